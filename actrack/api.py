@@ -1,0 +1,373 @@
+"""The public write API: ``log``, ``track`` and ``untrack``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DEFAULT_DB_ALIAS, router, transaction
+from django.utils import timezone, translation
+from django.utils.functional import Promise
+
+from actrack.conf import app_settings
+from actrack.keys import as_list, content_type_for, ct_and_key, is_model_class, refs_of
+from actrack.queue import (
+    Entry,
+    WriteOnCommit,
+    _in_transaction,
+    current_queue,
+    write_entries,
+)
+
+if TYPE_CHECKING:
+    from actrack.models import Action, Tracker
+
+MAX_VERB_LENGTH = 255
+MAX_DATA_BYTES = 1_000_000
+
+
+def log(
+    actor: Any,
+    verb: Any,
+    *,
+    targets: Any = None,
+    related: Any = None,
+    timestamp: dt.datetime | None = None,
+    level: int | str | None = None,
+    grouping_delay: int | None = None,
+    using: str | None = None,
+    **data: Any,
+) -> Action | None:
+    """Log an action; every extra keyword argument goes into ``Action.data``.
+
+    Inside a request or ``batch()`` the action is queued and written when it
+    ends (``None`` is returned); inside ``transaction.atomic()`` it is written
+    when the outermost transaction commits (``None``); otherwise it is written
+    at once and the saved :class:`~actrack.models.Action` is returned.
+
+    Everything is validated before anything is queued or written: unsaved
+    instances, model classes or over-long keys raise ``ValueError``; data that
+    Django's JSON encoder cannot serialise raises ``TypeError``.
+    """
+    entry = build_entry(
+        actor,
+        verb,
+        targets=targets,
+        related=related,
+        timestamp=timestamp,
+        level=level,
+        grouping_delay=grouping_delay,
+        using=using,
+        data=data,
+    )
+    queue = current_queue()
+    if queue is not None:
+        queue.add(entry)
+        return None
+    if _in_transaction(entry.using):
+        transaction.on_commit(WriteOnCommit([entry]), using=entry.using)
+        return None
+    written = write_entries([entry])
+    return written[0] if written else entry.action
+
+
+_log = log  # ``track``/``untrack`` take a ``log`` flag that shadows the function
+
+
+def build_entry(
+    actor: Any,
+    verb: Any,
+    *,
+    targets: Any,
+    related: Any,
+    timestamp: dt.datetime | None,
+    level: int | str | None,
+    grouping_delay: int | None,
+    using: str | None,
+    data: dict[str, Any],
+) -> Entry:
+    from actrack.handlers import get_handler_class
+    from actrack.models import Action
+
+    verb_text = clean_verb(verb)
+    if actor is not None:
+        if is_model_class(actor):
+            raise ValueError(f"The actor must be a model instance or None, not the class {actor}.")
+        actor_ref: tuple[int, str] | None = _ref(actor)
+    else:
+        actor_ref = None
+    target_list = as_list(targets, what="targets")
+    related_list = as_list(related, what="related")
+    target_refs = refs_of(target_list, what="targets")
+    related_refs = refs_of(related_list, what="related")
+    return Entry(
+        actor=actor,
+        actor_ref=actor_ref,
+        verb=verb_text,
+        targets=_dedupe(target_list, target_refs),
+        target_refs=target_refs,
+        related=_dedupe(related_list, related_refs),
+        related_refs=related_refs,
+        level=clean_level(level, get_handler_class(verb_text).level),
+        data=clean_data(data),
+        timestamp=clean_timestamp(timestamp),
+        grouping_delay=clean_grouping_delay(grouping_delay),
+        using=clean_using(using) or router.db_for_write(Action) or DEFAULT_DB_ALIAS,
+    )
+
+
+def _ref(obj: Any) -> tuple[int, str]:
+    ct, key = ct_and_key(obj)
+    assert key is not None
+    return ct.pk, key
+
+
+def _dedupe(objs: list[Any], refs: list[tuple[int, str]]) -> list[Any]:
+    by_ref = {}
+    for obj in objs:
+        by_ref.setdefault(_ref(obj), obj)
+    return [by_ref[ref] for ref in refs]
+
+
+def clean_verb(verb: Any) -> str:
+    """The verb as stored: a lazy translation becomes its untranslated message id."""
+    if isinstance(verb, Promise):
+        with translation.override(None):
+            verb = str(verb)
+    if not isinstance(verb, str):
+        raise TypeError(f"The verb must be a string, got {type(verb).__name__}.")
+    if not verb.strip():
+        raise ValueError("The verb cannot be empty.")
+    if len(verb) > MAX_VERB_LENGTH:
+        raise ValueError(
+            f"The verb is {len(verb)} characters long; the limit is {MAX_VERB_LENGTH}."
+        )
+    if "\x00" in verb:
+        raise ValueError("The verb cannot contain NUL characters.")
+    return verb
+
+
+def clean_level(level: int | str | None, handler_level: int | None) -> int:
+    if level is None:
+        level = handler_level if handler_level is not None else app_settings.DEFAULT_LEVEL
+    if isinstance(level, str):
+        levels = app_settings.LEVELS
+        if level not in levels:
+            raise ValueError(f"Unknown level {level!r}; configured levels: {sorted(levels)}.")
+        level = levels[level]
+    if isinstance(level, bool) or not isinstance(level, int):
+        raise TypeError(f"The level must be an integer or a level name, got {level!r}.")
+    if not 0 <= level <= 32767:
+        raise ValueError(f"The level must be between 0 and 32767, got {level}.")
+    return level
+
+
+def clean_data(data: dict[str, Any]) -> dict[str, Any]:
+    """Data as it will be stored: JSON round-tripped with Django's encoder."""
+    try:
+        encoded = json.dumps(data, cls=DjangoJSONEncoder)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"Action data must be JSON-serialisable: {exc}") from exc
+    if len(encoded) > MAX_DATA_BYTES:
+        raise ValueError(f"Action data is {len(encoded)} bytes once encoded; the limit is 1 MB.")
+    if "\\u0000" in encoded:
+        raise ValueError("Action data cannot contain NUL characters.")
+    decoded: dict[str, Any] = json.loads(encoded)
+    return decoded
+
+
+def clean_timestamp(timestamp: dt.datetime | None) -> dt.datetime:
+    if timestamp is None:
+        return timezone.now()
+    if not isinstance(timestamp, dt.datetime):
+        raise TypeError(f"The timestamp must be a datetime, got {type(timestamp).__name__}.")
+    if settings.USE_TZ and timezone.is_naive(timestamp):
+        return timezone.make_aware(timestamp)
+    return timestamp
+
+
+def clean_grouping_delay(delay: int | None) -> int:
+    if delay is None:
+        delay = app_settings.GROUPING_DELAY
+    if isinstance(delay, bool) or not isinstance(delay, int) or delay < -1:
+        raise ValueError(f"grouping_delay must be -1, 0 or a number of seconds, got {delay!r}.")
+    return delay
+
+
+def clean_using(using: str | None) -> str | None:
+    if using is not None and using not in settings.DATABASES:
+        raise ValueError(f"Unknown database alias {using!r}.")
+    return using
+
+
+# --- tracking -----------------------------------------------------------------------------
+
+
+def _clean_user(user: Any) -> Any:
+    user_model = get_user_model()
+    if not isinstance(user, user_model):
+        raise TypeError(f"Trackers belong to {user_model.__name__} instances, got {user!r}.")
+    if user.pk is None or user._state.adding:
+        raise ValueError("The user must be saved before tracking anything.")
+    return user
+
+
+def _clean_verbs(verbs: Any) -> list[str]:
+    if verbs is None:
+        return []
+    if isinstance(verbs, (str, Promise)):
+        verbs = [verbs]
+    if not isinstance(verbs, Iterable):
+        raise TypeError(f"verbs must be an iterable of strings, got {type(verbs).__name__}.")
+    return sorted({clean_verb(verb) for verb in verbs})
+
+
+def _tracked_list(value: Any, what: str) -> list[tuple[Any, int, str]]:
+    """``[(object or model, content type id, key or "")]`` without duplicates."""
+    items = as_list(value, what=what)
+    if not items:
+        raise ValueError(f"Nothing to {what}.")
+    seen: dict[tuple[int, str], tuple[Any, int, str]] = {}
+    for item in items:
+        ct, key = ct_and_key(item, allow_model=True)
+        seen.setdefault((ct.pk, key or ""), (item, ct.pk, key or ""))
+    return list(seen.values())
+
+
+def _single(value: Any) -> bool:
+    return value is not None and (hasattr(value, "_meta") or is_model_class(value))
+
+
+def _loggable(obj: Any) -> Any:
+    """What a tracking action targets: the object, or the content type of a model."""
+    return content_type_for(obj) if is_model_class(obj) else obj
+
+
+def track(
+    user: Any,
+    to_track: Any,
+    *,
+    verbs: Any = None,
+    actor_only: bool | None = None,
+    log: bool = False,
+    using: str | None = None,
+) -> Tracker | list[Tracker]:
+    """Make ``user`` follow objects and/or whole models; create or update trackers.
+
+    ``verbs`` always replaces the tracked verbs (``None`` = every verb);
+    ``actor_only`` changes existing trackers only when given (new ones default
+    to True). One upsert for any number of objects (+1 query when ``log``).
+    Returns the tracker for one object, a list for an iterable.
+    """
+    from actrack.models import Tracker
+
+    user = _clean_user(user)
+    items = _tracked_list(to_track, "track")
+    verb_list = _clean_verbs(verbs)
+    if actor_only is not None and not isinstance(actor_only, bool):
+        raise TypeError(f"actor_only must be True, False or None, got {actor_only!r}.")
+    db = clean_using(using) or router.db_for_write(Tracker) or DEFAULT_DB_ALIAS
+    existing: dict[tuple[int, str], Tracker] = {}
+    if log or actor_only is None:
+        existing = {
+            (t.tracked_ct_id, t.tracked_key): t
+            for t in Tracker.objects.using(db)
+            .filter(user=user)
+            .filter(_refs_q([(ct, key) for _, ct, key in items]))
+        }
+    now = timezone.now()
+    rows = []
+    for _obj, ct, key in items:
+        old = existing.get((ct, key))
+        rows.append(
+            Tracker(
+                user=user,
+                tracked_ct_id=ct,
+                tracked_key=key,
+                verbs=verb_list,
+                actor_only=actor_only
+                if actor_only is not None
+                else (old.actor_only if old else True),
+                created=old.created if old else now,
+                last_updated=now,
+            )
+        )
+    update_fields = ["verbs", "last_updated"] + (["actor_only"] if actor_only is not None else [])
+    saved = Tracker.objects.using(db).bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["user", "tracked_ct", "tracked_key"],
+        update_fields=update_fields,
+    )
+    if log:
+        new = [_loggable(obj) for obj, ct, key in items if (ct, key) not in existing]
+        if new:
+            _log(user, "started tracking", targets=new, using=db)
+    return saved[0] if _single(to_track) else saved
+
+
+def untrack(
+    user: Any,
+    to_untrack: Any,
+    *,
+    verbs: Any = None,
+    log: bool = False,
+    using: str | None = None,
+) -> int:
+    """Stop ``user`` following objects and/or models, for every verb or some.
+
+    Without ``verbs`` the trackers are deleted. With ``verbs`` those verbs are
+    removed; a tracker left with none, or one that followed every verb, is
+    deleted (as in the original django-actrack). Returns the number of
+    trackers deleted or changed.
+    """
+    from actrack.models import Tracker
+
+    user = _clean_user(user)
+    items = _tracked_list(to_untrack, "untrack")
+    verb_set = set(_clean_verbs(verbs))
+    db = clean_using(using) or router.db_for_write(Tracker) or DEFAULT_DB_ALIAS
+    matching = (
+        Tracker.objects.using(db)
+        .filter(user=user)
+        .filter(_refs_q([(ct, key) for _, ct, key in items]))
+    )
+    if not verb_set and not log:
+        deleted, _ = matching.delete()
+        return deleted
+    trackers = list(matching)
+    to_delete = [
+        t.pk for t in trackers if not verb_set or not t.verbs or not set(t.verbs) - verb_set
+    ]
+    to_update = [t for t in trackers if t.pk not in to_delete]
+    for tracker in to_update:
+        tracker.verbs = sorted(set(tracker.verbs) - verb_set)
+        tracker.last_updated = timezone.now()
+    with transaction.atomic(using=db):
+        if to_delete:
+            Tracker.objects.using(db).filter(pk__in=to_delete).delete()
+        if to_update:
+            Tracker.objects.using(db).bulk_update(to_update, ["verbs", "last_updated"])
+    if log and trackers:
+        by_ref = {(ct, key): obj for obj, ct, key in items}
+        stopped = [_loggable(by_ref[(t.tracked_ct_id, t.tracked_key)]) for t in trackers]
+        extra = {"verbs": sorted(verb_set)} if verb_set else {}
+        _log(user, "stopped tracking", targets=stopped, using=db, **extra)
+    return len(trackers)
+
+
+def _refs_q(refs: list[tuple[int, str]]) -> Any:
+    from django.db.models import Q
+
+    condition = Q()
+    by_ct: dict[int, list[str]] = {}
+    for ct, key in refs:
+        by_ct.setdefault(ct, []).append(key)
+    for ct, keys in by_ct.items():
+        condition |= Q(tracked_ct_id=ct, tracked_key__in=keys)
+    return condition

@@ -1,0 +1,30 @@
+from django.apps import AppConfig
+from django.core import checks
+from django.core.signals import request_finished, request_started, setting_changed
+from django.utils.translation import gettext_lazy as _
+
+
+class ActrackConfig(AppConfig):
+    name = "actrack"
+    verbose_name = _("Activity tracking")
+    default_auto_field = "django.db.models.BigAutoField"
+    actrack_ready = False
+
+    def ready(self) -> None:
+        from actrack import checks as actrack_checks
+        from actrack import queue, registry
+
+        request_started.connect(queue.request_started, dispatch_uid="actrack-request-started")
+        request_finished.connect(queue.request_finished, dispatch_uid="actrack-request-finished")
+        setting_changed.connect(_settings_changed, dispatch_uid="actrack-setting-changed")
+        checks.register(actrack_checks.check_settings, "actrack")
+        checks.register(actrack_checks.check_accessors, "actrack")
+        self.actrack_ready = True
+        registry.install_all()
+
+
+def _settings_changed(setting: str, **kwargs: object) -> None:
+    if setting == "ACTRACK":
+        from actrack import registry
+
+        registry.install_all()

@@ -1,0 +1,96 @@
+"""Turning objects into (content type, key) pairs, with the checks ``log()`` promises."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+
+from actrack.conf import KEY_COLUMN_LENGTH, app_settings
+
+
+def is_model_class(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, models.Model)
+
+
+def content_type_for(model: type[models.Model] | models.Model) -> ContentType:
+    """The content type of a model or instance, from Django's cache."""
+    return ContentType.objects.get_for_model(model)
+
+
+def max_key_length() -> int:
+    return min(int(app_settings.PK_MAXLENGTH), KEY_COLUMN_LENGTH)
+
+
+def key_of(obj: models.Model) -> str:
+    """The stored key of a saved instance; ``ValueError`` if unsaved or too long."""
+    # ``_state.adding`` also catches unsaved instances whose pk has a default (UUIDs).
+    if obj.pk is None or obj._state.adding:
+        raise ValueError(
+            f"actrack cannot refer to the unsaved {type(obj).__name__} instance {obj!r}: "
+            "save it first."
+        )
+    key = str(obj.pk)
+    if not key:
+        raise ValueError(
+            f"actrack cannot refer to {type(obj).__name__} with an empty primary key."
+        )
+    limit = max_key_length()
+    if len(key) > limit:
+        raise ValueError(
+            f"The primary key of {type(obj).__name__} {key!r} is {len(key)} characters long, "
+            f"more than ACTRACK['PK_MAXLENGTH'] ({app_settings.PK_MAXLENGTH}) allows "
+            f"(the key columns hold at most {KEY_COLUMN_LENGTH}). Raise PK_MAXLENGTH."
+        )
+    return key
+
+
+def ct_and_key(value: Any, *, allow_model: bool = False) -> tuple[ContentType, str | None]:
+    """``(content type, key)`` for an instance, or ``(content type, None)`` for a model."""
+    if is_model_class(value):
+        if not allow_model:
+            raise ValueError(
+                f"A model class ({value.__name__}) cannot be the actor, a target or a "
+                "related object of an action: pass an instance."
+            )
+        if value._meta.abstract:
+            raise ValueError(f"{value.__name__} is abstract and cannot be tracked.")
+        return content_type_for(value), None
+    if isinstance(value, models.Model):
+        return content_type_for(value), key_of(value)
+    raise TypeError(
+        f"Expected a model instance{' or model class' if allow_model else ''}, "
+        f"got {type(value).__name__}: {value!r}"
+    )
+
+
+def as_list(value: Any, *, what: str) -> list[Any]:
+    """Normalise ``None`` / one object / an iterable of objects to a list."""
+    if value is None:
+        return []
+    if isinstance(value, models.Model) or is_model_class(value):
+        return [value]
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
+        raise TypeError(
+            f"{what} must be a model instance, an iterable of instances or None, "
+            f"got {type(value).__name__}"
+        )
+    return list(value)
+
+
+def refs_of(values: Iterable[Any], *, what: str) -> list[tuple[int, str]]:
+    """``[(content type id, key), ...]`` without duplicates, in the given order."""
+    refs: list[tuple[int, str]] = []
+    seen: set[tuple[int, str]] = set()
+    for value in values:
+        if value is None:
+            raise TypeError(f"{what} cannot contain None")
+        ct, key = ct_and_key(value)
+        assert key is not None
+        ref = (ct.pk, key)
+        if ref not in seen:
+            seen.add(ref)
+            refs.append(ref)
+    return refs

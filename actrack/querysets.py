@@ -1,0 +1,216 @@
+"""Chainable read logic for actions and trackers.
+
+Every place that reads actions (accessors, feeds, the dashboard, the admin)
+goes through these methods instead of repeating ``filter()`` chains.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Self
+
+from django.db import models
+from django.db.models import Q
+
+from actrack.conf import app_settings
+from actrack.keys import content_type_for, ct_and_key
+from actrack.paging import Page, cursor_filter, decode_cursor, encode_cursor
+
+if TYPE_CHECKING:
+    from actrack.models import Action, Tracker  # noqa: F401
+
+
+class TrackerLike:
+    """What ``tracked_by`` needs from a tracker: a saved ``Tracker`` or a ``TempTracker``."""
+
+    tracked_ct_id: int
+    tracked_key: str | None
+    verbs: Any
+    actor_only: bool
+
+
+def _object_filter(prefix: str, obj: Any) -> Q:
+    """``Q`` matching ``<prefix>_ct``/``<prefix>_key`` to an instance or model class."""
+    ct, key = ct_and_key(obj, allow_model=True)
+    if key is None:
+        return Q(**{f"{prefix}_ct": ct})
+    return Q(**{f"{prefix}_ct": ct, f"{prefix}_key": key})
+
+
+def _refs_filter(prefix: str, refs: dict[int, set[str] | None]) -> Q:
+    """OR of ``(content type, keys)`` groups; ``None`` keys means every instance."""
+    q = Q()
+    for ct_id, keys in sorted(refs.items()):
+        if keys is None:
+            q |= Q(**{f"{prefix}_ct_id": ct_id})
+        elif len(keys) == 1:
+            q |= Q(**{f"{prefix}_ct_id": ct_id, f"{prefix}_key": next(iter(keys))})
+        else:
+            q |= Q(**{f"{prefix}_ct_id": ct_id, f"{prefix}_key__in": sorted(keys)})
+    return q
+
+
+class ActionQuerySet(models.QuerySet["Action"]):
+    """Actions, newest first."""
+
+    def newest_first(self) -> Self:
+        return self.order_by("-timestamp", "-pk")
+
+    def as_actor(self, obj: Any) -> Self:
+        """Actions whose actor is ``obj`` (an instance, or any instance of a model class)."""
+        return self.filter(_object_filter("actor", obj))
+
+    def as_target(self, obj: Any) -> Self:
+        from actrack.models import ActionTarget
+
+        links = ActionTarget.objects.filter(_object_filter("obj", obj))
+        return self.filter(pk__in=links.values("action_id"))
+
+    def as_related(self, obj: Any) -> Self:
+        from actrack.models import ActionRelated
+
+        links = ActionRelated.objects.filter(_object_filter("obj", obj))
+        return self.filter(pk__in=links.values("action_id"))
+
+    def for_object(self, obj: Any) -> Self:
+        """Actions where ``obj`` is the actor, a target or a related object."""
+        from actrack.models import ActionRelated, ActionTarget
+
+        links = _object_filter("obj", obj)
+        return self.filter(
+            _object_filter("actor", obj)
+            | Q(pk__in=ActionTarget.objects.filter(links).values("action_id"))
+            | Q(pk__in=ActionRelated.objects.filter(links).values("action_id"))
+        )
+
+    def with_verbs(self, *verbs: str) -> Self:
+        return self.filter(verb__in=[str(v) for v in verbs]) if verbs else self
+
+    def visible(self) -> Self:
+        """Actions at or above ``READABLE_LEVEL``: what feeds show."""
+        return self.filter(level__gte=app_settings.READABLE_LEVEL)
+
+    def excluding_actor(self, obj: Any) -> Self:
+        return self.exclude(_object_filter("actor", obj))
+
+    def tracked_by(self, trackers: TrackerLike | Iterable[TrackerLike], **filters: Any) -> Self:
+        """Actions matching any of ``trackers`` (``Tracker`` or ``TempTracker``)."""
+        if hasattr(trackers, "tracked_ct_id"):
+            trackers = [trackers]  # type: ignore[list-item]
+        condition = tracker_condition(trackers)  # type: ignore[arg-type]
+        if condition is None:
+            return self.none()
+        return self.filter(condition).filter(**filters)
+
+    def feed(self, user: Any, *, include_own: bool = False, **filters: Any) -> Self:
+        """The feed of ``user``: actions matching their trackers, readable level and up."""
+        from actrack.models import Tracker
+
+        trackers = list(
+            Tracker.objects.owned_by(user).only(
+                "tracked_ct_id", "tracked_key", "verbs", "actor_only"
+            )
+        )
+        qs = self.tracked_by(trackers).visible()
+        if not include_own:
+            qs = qs.excluding_actor(user)
+        return qs.filter(**filters).newest_first()
+
+    def after_cursor(self, cursor: str | None) -> Self:
+        """Actions strictly after ``cursor`` in newest-first order."""
+        if not cursor:
+            return self
+        return self.filter(cursor_filter(decode_cursor(cursor)))
+
+    def page(self, cursor: str | None = None, size: int = 20) -> Page:
+        """One page of actions (newest first) and the cursor of the next page."""
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 1000:
+            raise ValueError(f"Page size must be an integer from 1 to 1000, got {size!r}")
+        rows = list(self.after_cursor(cursor).newest_first()[: size + 1])
+        actions = rows[:size]
+        more = len(rows) > size
+        next_cursor = encode_cursor(actions[-1].timestamp, actions[-1].pk) if more else None
+        return Page(actions=actions, next_cursor=next_cursor)
+
+
+def tracker_condition(trackers: Iterable[TrackerLike]) -> Q | None:
+    """One ``Q`` over ``Action`` matching any tracker, or ``None`` for no trackers.
+
+    Trackers with the same ``actor_only`` and verb set are merged, so the
+    condition grows with the number of distinct (actor_only, verbs) pairs and
+    content types, not with the number of trackers.
+    """
+    from actrack.models import ActionRelated, ActionTarget
+
+    groups: dict[tuple[bool, frozenset[str]], dict[int, set[str] | None]] = defaultdict(dict)
+    for tracker in trackers:
+        refs = groups[(bool(tracker.actor_only), frozenset(tracker.verbs or ()))]
+        if not tracker.tracked_key:
+            refs[tracker.tracked_ct_id] = None
+        else:
+            keys = refs.setdefault(tracker.tracked_ct_id, set())
+            if keys is not None:
+                keys.add(tracker.tracked_key)
+    if not groups:
+        return None
+    condition = Q()
+    for (actor_only, verbs), refs in sorted(groups.items(), key=lambda item: repr(item[0])):
+        role = _refs_filter("actor", refs)
+        if not actor_only:
+            links = _refs_filter("obj", refs)
+            role |= Q(pk__in=ActionTarget.objects.filter(links).values("action_id"))
+            role |= Q(pk__in=ActionRelated.objects.filter(links).values("action_id"))
+        if verbs:
+            role &= Q(verb__in=sorted(verbs))
+        condition |= role
+    return condition
+
+
+class ActionManager(models.Manager.from_queryset(ActionQuerySet)):  # type: ignore[misc]
+    """``Action.objects``: the read methods of :class:`ActionQuerySet`."""
+
+
+class TrackerQuerySet(models.QuerySet["Tracker"]):
+    def owned_by(self, user: Any) -> Self:
+        return self.filter(user=user)
+
+    def tracking(self, obj: Any) -> Self:
+        """Trackers following ``obj``: those of the instance and of its whole model."""
+        ct, key = ct_and_key(obj, allow_model=True)
+        if key is None:
+            return self.filter(tracked_ct=ct, tracked_key="")
+        return self.filter(tracked_ct=ct, tracked_key__in=[key, ""])
+
+    def exactly(self, obj: Any) -> Self:
+        """Trackers of exactly ``obj`` (an instance, or a model class for model trackers)."""
+        ct, key = ct_and_key(obj, allow_model=True)
+        return self.filter(tracked_ct=ct, tracked_key=key or "")
+
+    def of_models(self, *models_: type[models.Model]) -> Self:
+        if not models_:
+            return self
+        return self.filter(tracked_ct__in=[content_type_for(m) for m in models_])
+
+    def with_any_verb(self, verbs: Iterable[str]) -> Self:
+        """Trackers following at least one of ``verbs`` (all-verb trackers included)."""
+        verbs = [str(v) for v in verbs]
+        if not verbs:
+            return self
+        matching = [
+            t.pk for t in self.only("pk", "verbs") if not t.verbs or set(t.verbs) & set(verbs)
+        ]
+        return self.filter(pk__in=matching)
+
+
+class TrackerManager(models.Manager.from_queryset(TrackerQuerySet)):  # type: ignore[misc]
+    """``Tracker.objects``; the write logic lives in :mod:`actrack.api`."""
+
+
+__all__ = [
+    "ActionManager",
+    "ActionQuerySet",
+    "TrackerManager",
+    "TrackerQuerySet",
+    "tracker_condition",
+]

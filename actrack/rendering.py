@@ -1,0 +1,119 @@
+"""Loading the objects of many actions in bulk, and rendering them.
+
+For a list of actions, :func:`hydrate` costs one query for all their link
+rows (targets and related together) and one query per content type of the
+objects they refer to, whatever the number of actions. Objects that no longer
+exist come back as ``None`` and render as "(deleted)".
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db.models import Value
+
+if TYPE_CHECKING:
+    from actrack.models import Action
+
+_CACHE = "_actrack_hydrated"
+
+
+@dataclass
+class Hydrated:
+    actor: Any = None
+    targets: list[Any] = field(default_factory=list)
+    related: list[Any] = field(default_factory=list)
+
+
+def hydrated(action: Action) -> Hydrated:
+    """The objects of ``action``, loading them (for this action alone) if needed."""
+    if _CACHE not in action.__dict__:
+        hydrate([action])
+    result: Hydrated = action.__dict__[_CACHE]
+    return result
+
+
+def hydrate(actions: Sequence[Action]) -> None:
+    """Load actor, targets and related of every action not loaded yet, in bulk."""
+    from actrack.models import ActionRelated, ActionTarget
+
+    todo = [action for action in actions if _CACHE not in action.__dict__]
+    if not todo:
+        return
+    using = todo[0]._state.db or "default"
+    saved_ids = [action.pk for action in todo if action.pk is not None]
+    links: list[tuple[int, int, int, str, int]] = []
+    if saved_ids:
+        targets = (
+            ActionTarget.objects.using(using)
+            .filter(action_id__in=saved_ids)
+            .annotate(role=Value(0))
+            .values_list("action_id", "role", "obj_ct_id", "obj_key", "pk")
+            .order_by()
+        )
+        related = (
+            ActionRelated.objects.using(using)
+            .filter(action_id__in=saved_ids)
+            .annotate(role=Value(1))
+            .values_list("action_id", "role", "obj_ct_id", "obj_key", "pk")
+            .order_by()
+        )
+        links = sorted(targets.union(related, all=True), key=lambda row: (row[1], row[4]))
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for action in todo:
+        if action.actor_ct_id is not None and action.actor_key is not None:
+            wanted[action.actor_ct_id].add(action.actor_key)
+    for _action_id, _role, ct_id, key, _pk in links:
+        wanted[ct_id].add(key)
+    objects = load_objects(wanted, using)
+    by_action: dict[int, Hydrated] = defaultdict(Hydrated)
+    for action_id, role, ct_id, key, _pk in links:
+        holder = by_action[action_id]
+        (holder.targets if role == 0 else holder.related).append(objects.get((ct_id, key)))
+    for action in todo:
+        holder = by_action[action.pk] if action.pk is not None else Hydrated()
+        if action.actor_ct_id is not None and action.actor_key is not None:
+            holder.actor = objects.get((action.actor_ct_id, action.actor_key))
+        action.__dict__[_CACHE] = holder
+
+
+def load_objects(wanted: dict[int, set[str]], using: str) -> dict[tuple[int, str], Any]:
+    """``{(content type id, key): object}``: one query per content type."""
+    objects: dict[tuple[int, str], Any] = {}
+    for ct_id, keys in wanted.items():
+        model = ContentType.objects.db_manager(using).get_for_id(ct_id).model_class()
+        if model is None:  # the model itself is gone
+            continue
+        pk_field = model._meta.pk
+        assert pk_field is not None
+        lookup: dict[Any, str] = {}
+        for key in keys:
+            try:
+                lookup[pk_field.to_python(key)] = key
+            except ValidationError:
+                continue
+        if not lookup:
+            continue
+        for pk, obj in model._base_manager.using(using).in_bulk(list(lookup)).items():
+            objects[(ct_id, lookup.get(pk, str(pk)))] = obj
+    return objects
+
+
+def render_actions(
+    actions: list[Action], user: Any = None, context: dict[str, Any] | None = None
+) -> list[str]:
+    """Render each action through its handler; objects are loaded in bulk first."""
+    hydrate(actions)
+    results = []
+    for action in actions:
+        extra = dict(context or {})
+        if user is not None:
+            extra.setdefault("user", user)
+        handler = action.handler
+        results.append(handler.render(handler.get_context(**extra)))
+    return results

@@ -1,0 +1,17 @@
+"""Signals: extension points for sites. actrack itself never listens to them.
+
+``action_logged``
+    Sent once for each action written to the database, right after the write
+    (which itself happens when the logging transaction committed), in logging
+    order. Keyword arguments:
+
+    - ``sender``: the ``Action`` model;
+    - ``action``: the saved ``Action`` (its targets and related are saved too);
+    - ``using``: the database alias it was written to;
+    - ``grouped``: ``False`` for a new action, ``True`` for an existing one
+      that received a grouped action.
+"""
+
+from django.dispatch import Signal
+
+action_logged = Signal()

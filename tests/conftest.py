@@ -1,0 +1,100 @@
+"""Shared fixtures and small builders for the whole suite."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.demo.models import Journey, Line, Note, Station, Ticket, Train
+
+_counter = itertools.count(1)
+
+
+def make_user(username: str | None = None, **kwargs: Any) -> Any:
+    username = username or f"user{next(_counter)}"
+    return get_user_model().objects.create_user(username=username, password="pw", **kwargs)
+
+
+def make_station(name: str | None = None) -> Station:
+    return Station.objects.create(name=name or f"Station {next(_counter)}")
+
+
+def make_train(name: str | None = None, line: Line | None = None) -> Train:
+    return Train.objects.create(name=name or f"Train {next(_counter)}", line=line)
+
+
+def make_line(name: str | None = None) -> Line:
+    return Line.objects.create(name=name or f"Line {next(_counter)}")
+
+
+def make_journey(train: Train | None = None) -> Journey:
+    return Journey.objects.create(
+        train=train or make_train(), origin=make_station(), destination=make_station()
+    )
+
+
+def make_ticket(code: str | None = None) -> Ticket:
+    return Ticket.objects.create(code=code or f"T{next(_counter)}")
+
+
+def make_note(text: str | None = None) -> Note:
+    return Note.objects.create(text=text or f"note {next(_counter)}")
+
+
+class QueryLog:
+    """Queries captured on the default connection, without transaction statements."""
+
+    def __init__(self, context: CaptureQueriesContext) -> None:
+        self.context = context
+
+    @property
+    def statements(self) -> list[str]:
+        skip = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
+        return [
+            q["sql"]
+            for q in self.context.captured_queries
+            if not q["sql"].upper().startswith(skip)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.statements)
+
+    def writes(self) -> list[str]:
+        return [
+            sql
+            for sql in self.statements
+            if sql.split()[0].upper() in ("INSERT", "UPDATE", "DELETE")
+        ]
+
+
+@pytest.fixture
+def queries() -> Iterator[QueryLog]:
+    """``with`` nothing: everything run during the test after the fixture starts."""
+    with CaptureQueriesContext(connection) as context:
+        yield QueryLog(context)
+
+
+@pytest.fixture
+def count_queries() -> Any:
+    """``with count_queries() as log: ...`` then ``len(log)``."""
+
+    class _Counter:
+        def __call__(self) -> Any:
+            return _Capture()
+
+    class _Capture:
+        def __enter__(self) -> QueryLog:
+            self.context = CaptureQueriesContext(connection)
+            self.context.__enter__()
+            return QueryLog(self.context)
+
+        def __exit__(self, *exc: Any) -> None:
+            self.context.__exit__(*exc)
+
+    return _Counter()
