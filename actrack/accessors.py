@@ -73,7 +73,7 @@ class ObjectActions(ActionManager):
     def as_related(self, **filters: Any) -> ActionQuerySet:
         return self._base().as_related(self.instance).filter(**filters).newest_first()
 
-    def all(self, **filters: Any) -> ActionQuerySet:  # type: ignore[override]
+    def all(self, **filters: Any) -> ActionQuerySet:
         return self.get_queryset().filter(**filters)
 
     def feed(self, include_own: bool = False, **filters: Any) -> ActionQuerySet:
@@ -153,7 +153,7 @@ class ObjectTrackers(TrackerManager):
                     result.add(model)
         return result
 
-    def all(self, **filters: Any) -> TrackerQuerySet:  # type: ignore[override]
+    def all(self, **filters: Any) -> TrackerQuerySet:
         return self.get_queryset().filter(**filters)
 
     def _require_user(self, method: str) -> None:

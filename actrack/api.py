@@ -128,7 +128,7 @@ def _ref(obj: Any) -> tuple[int, str]:
 
 
 def _dedupe(objs: list[Any], refs: list[tuple[int, str]]) -> list[Any]:
-    by_ref = {}
+    by_ref: dict[tuple[int, str], Any] = {}
     for obj in objs:
         by_ref.setdefault(_ref(obj), obj)
     return [by_ref[ref] for ref in refs]
@@ -356,7 +356,7 @@ def untrack(
     if log and trackers:
         by_ref = {(ct, key): obj for obj, ct, key in items}
         stopped = [_loggable(by_ref[(t.tracked_ct_id, t.tracked_key)]) for t in trackers]
-        extra = {"verbs": sorted(verb_set)} if verb_set else {}
+        extra: dict[str, Any] = {"verbs": sorted(verb_set)} if verb_set else {}
         _log(user, "stopped tracking", targets=stopped, using=db, **extra)
     return len(trackers)
 

@@ -123,10 +123,12 @@ def _check_levels(conf: AppSettings) -> list[CheckMessage]:
             errors.append(
                 _error(f"ACTRACK['{key}'] ({value!r}) must be one of the LEVELS values.", id_)
             )
-    if conf.raw("DEFAULT_LEVEL") is None and "INFO" not in levels:
+    # Both levels fall back to LEVELS["INFO"] when unset.
+    unset = [key for key in ("DEFAULT_LEVEL", "READABLE_LEVEL") if conf.raw(key) is None]
+    if unset and "INFO" not in levels:
         errors.append(
             _error(
-                "LEVELS has no INFO level: set DEFAULT_LEVEL and READABLE_LEVEL explicitly.",
+                f"LEVELS has no INFO level: set {' and '.join(unset)} explicitly.",
                 "actrack.E018",
             )
         )
@@ -144,7 +146,8 @@ def check_accessors(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage
             obj=model,
             id="actrack.E019",
         )
-        for model, name in accessor_clashes()
+        # A name can clash twice on one model (class attribute and field): report it once.
+        for model, name in dict.fromkeys(accessor_clashes())
     ]
 
 

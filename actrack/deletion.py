@@ -90,7 +90,7 @@ def _is_referenced(ct_id: int, refs: dict[str, Any], using: str) -> bool:
 
     condition = Q()
     for qs in refs.values():
-        condition |= Exists(qs.order_by())
+        condition |= Q(Exists(qs.order_by()))
     return ContentType.objects.using(using).filter(condition, pk=ct_id).exists()
 
 

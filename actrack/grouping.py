@@ -107,8 +107,9 @@ def _saved_refs(
         lambda: ([], [])
     )
     ids = [action.pk for action in actions]
-    for index, model in enumerate((ActionTarget, ActionRelated)):
-        rows = model.objects.using(using).filter(action_id__in=ids).order_by("pk")
+    links: tuple[type[ActionTarget] | type[ActionRelated], ...] = (ActionTarget, ActionRelated)
+    for index, model in enumerate(links):
+        rows = model._default_manager.using(using).filter(action_id__in=ids).order_by("pk")
         for action_id, ct, key in rows.values_list("action_id", "obj_ct_id", "obj_key"):
             refs[action_id][index].append((ct, key))
     return refs

@@ -11,6 +11,8 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.functional import Promise
 from django.utils.html import conditional_escape, format_html
 from django.utils.module_loading import import_string
 from django.utils.safestring import SafeString, mark_safe
@@ -35,6 +37,14 @@ class _QueueView:
         return [entry.kwargs() for entry in queue.live_entries()] if queue else []
 
 
+def verb_key(verb: Any) -> str:
+    """A verb as stored: a lazy translation becomes its untranslated message id."""
+    if isinstance(verb, Promise):
+        with translation.override(None):
+            return str(verb)
+    return str(verb)
+
+
 def method_suffix(verb: str) -> str:
     """``"started tracking"`` -> ``"started_tracking"`` (for ``combine_with_<verb>``)."""
     return re.sub(r"\W", "_", verb)
@@ -56,7 +66,7 @@ class ActionHandler:
         super().__init_subclass__(**kwargs)
         verb = cls.__dict__.get("verb")
         if verb is not None:
-            _registry[str(verb)] = cls
+            _registry[verb_key(verb)] = cls
 
     def __init__(self, action: Action) -> None:
         self.action = action

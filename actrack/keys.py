@@ -29,8 +29,7 @@ def key_of(obj: models.Model) -> str:
     # ``_state.adding`` also catches unsaved instances whose pk has a default (UUIDs).
     if obj.pk is None or obj._state.adding:
         raise ValueError(
-            f"actrack cannot refer to the unsaved {type(obj).__name__} instance {obj!r}: "
-            "save it first."
+            f"actrack cannot refer to an unsaved {type(obj).__name__} instance: save it first."
         )
     key = str(obj.pk)
     if not key:

@@ -15,10 +15,12 @@ from gm2m import GM2MField
 from gm2m.deletion import DO_NOTHING as GM2M_DO_NOTHING
 
 from actrack.conf import KEY_COLUMN_LENGTH
-from actrack.querysets import ActionManager, TrackerManager
+from actrack.querysets import ActionManager, TempTracker, TrackerManager
 
 if TYPE_CHECKING:
     from actrack.handlers import ActionHandler
+
+__all__ = ["Action", "ActionRelated", "ActionTarget", "DeletedItem", "TempTracker", "Tracker"]
 
 
 class Action(models.Model):
@@ -247,9 +249,9 @@ class Tracker(models.Model):
         if not self.tracked_key:
             model = self.tracked_ct.model_class()
             name = model._meta.verbose_name_plural if model else self.tracked_ct.model
-            return _("every %(model)s") % {"model": name}
+            return str(_("every %(model)s") % {"model": name})
         obj = self.tracked_object
-        return str(obj) if obj is not None else _("(deleted)")
+        return str(obj) if obj is not None else str(_("(deleted)"))
 
 
 class DeletedItem(models.Model):

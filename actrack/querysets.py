@@ -18,7 +18,7 @@ from actrack.keys import content_type_for, ct_and_key
 from actrack.paging import Page, cursor_filter, decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
-    from actrack.models import Action, Tracker  # noqa: F401
+    from actrack.models import Action
 
 
 class TrackerLike:
@@ -28,6 +28,36 @@ class TrackerLike:
     tracked_key: str | None
     verbs: Any
     actor_only: bool
+
+
+class TempTracker(TrackerLike):
+    """An unsaved tracker, for ``Action.objects.tracked_by()`` without touching the database.
+
+    ``tracked`` is an instance or a model class (every instance of it).
+    """
+
+    def __init__(
+        self,
+        user: Any,
+        tracked: Any,
+        verbs: Iterable[str] = (),
+        actor_only: bool = True,
+        last_updated: Any = None,
+    ) -> None:
+        from django.utils import timezone
+
+        ct, key = ct_and_key(tracked, allow_model=True)
+        self.user = user
+        self.tracked = tracked
+        self.tracked_ct_id = ct.pk
+        self.tracked_key = key or ""
+        self.verbs = sorted({str(verb) for verb in verbs})
+        self.actor_only = actor_only
+        self.last_updated = last_updated or timezone.now()
+        self.created = self.last_updated
+
+    def __repr__(self) -> str:
+        return f"<TempTracker {self.user} -> {self.tracked!r}>"
 
 
 def _object_filter(prefix: str, obj: Any) -> Q:
@@ -98,7 +128,7 @@ class ActionQuerySet(models.QuerySet["Action"]):
         """Actions matching any of ``trackers`` (``Tracker`` or ``TempTracker``)."""
         if hasattr(trackers, "tracked_ct_id"):
             trackers = [trackers]  # type: ignore[list-item]
-        condition = tracker_condition(trackers)  # type: ignore[arg-type]
+        condition = tracker_condition(trackers)
         if condition is None:
             return self.none()
         return self.filter(condition).filter(**filters)
@@ -127,7 +157,7 @@ class ActionQuerySet(models.QuerySet["Action"]):
         """One page of actions (newest first) and the cursor of the next page."""
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 1000:
             raise ValueError(f"Page size must be an integer from 1 to 1000, got {size!r}")
-        rows = list(self.after_cursor(cursor).newest_first()[: size + 1])
+        rows: list[Action] = list(self.after_cursor(cursor).newest_first()[: size + 1])
         actions = rows[:size]
         more = len(rows) > size
         next_cursor = encode_cursor(actions[-1].timestamp, actions[-1].pk) if more else None
@@ -210,6 +240,7 @@ class TrackerManager(models.Manager.from_queryset(TrackerQuerySet)):  # type: ig
 __all__ = [
     "ActionManager",
     "ActionQuerySet",
+    "TempTracker",
     "TrackerManager",
     "TrackerQuerySet",
     "tracker_condition",

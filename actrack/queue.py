@@ -6,9 +6,10 @@ Scoping
     and ``request_finished`` writes it; ``batch()`` does the same around a
     block. On Django 5.2 under ASGI, changes a ``request_started`` receiver
     makes to context variables are lost (``Signal.asend`` runs receivers in
-    a copied context), so the request queue is also kept in a thread-local of
-    the request's own worker thread, where Django runs the request's sync
-    code, including ``request_finished``.
+    a copied context), so the request queue is also registered under the
+    request's asgiref ``ThreadSensitiveContext``, which Django's ASGI handler
+    opens before ``request_started`` and which the view and
+    ``request_finished`` inherit.
 
 Transactions
     An action logged inside ``transaction.atomic()`` is queued with a token
@@ -20,15 +21,15 @@ Transactions
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import threading
+import weakref
 from collections.abc import Iterator
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from asgiref.sync import SyncToAsync
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 if TYPE_CHECKING:
@@ -118,7 +119,8 @@ class ActionQueue:
     origin: str = "batch"
     entries: list[Entry] = field(default_factory=list)
     token: Token[ActionQueue | None] | None = None
-    previous_thread_queue: ActionQueue | None = None
+    asgi_context: Any = None
+    previous_asgi_queue: ActionQueue | None = None
 
     def live_entries(self) -> list[Entry]:
         """The entries, less those whose transaction rolled back (pruned here)."""
@@ -190,44 +192,57 @@ def write_entries(entries: list[Entry]) -> list[Action]:
 # --- scoping ---------------------------------------------------------------------------
 
 _current: ContextVar[ActionQueue | None] = ContextVar("actrack_queue", default=None)
-_thread = threading.local()
+#: Request queues by the request's asgiref ThreadSensitiveContext (ASGI only).
+_asgi_requests: weakref.WeakKeyDictionary[Any, ActionQueue] = weakref.WeakKeyDictionary()
 
 
-def _in_event_loop_thread() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+def _asgi_request_context() -> Any:
+    """The per-request ``ThreadSensitiveContext`` Django's ASGI handler opens, if any.
+
+    It is set before ``request_started`` is sent and inherited by the view
+    (sync or async) and by ``request_finished``, unlike context variables set
+    by a ``request_started`` receiver on Django 5.2.
+    """
+    var = getattr(SyncToAsync, "thread_sensitive_context", None)
+    return var.get(None) if var is not None else None
 
 
 def current_queue() -> ActionQueue | None:
     """The queue ``log()`` should add to, or ``None`` to write at once."""
     queue = _current.get()
-    if queue is None and not _in_event_loop_thread():
-        queue = getattr(_thread, "queue", None)
+    if queue is None:
+        context = _asgi_request_context()
+        if context is not None:
+            queue = _asgi_requests.get(context)
     return queue
 
 
-def open_queue(origin: str, *, thread_fallback: bool = False) -> ActionQueue:
+def open_queue(origin: str, *, asgi: bool = False) -> ActionQueue:
     queue = ActionQueue(origin=origin)
     queue.token = _current.set(queue)
-    if thread_fallback and not _in_event_loop_thread():
-        queue.previous_thread_queue = getattr(_thread, "queue", None)
-        _thread.queue = queue
+    context = _asgi_request_context() if asgi else None
+    if context is not None:
+        queue.previous_asgi_queue = _asgi_requests.get(context)
+        queue.asgi_context = context
+        _asgi_requests[context] = queue
     return queue
 
 
 def close_queue(queue: ActionQueue) -> None:
-    """Detach ``queue`` from the current context (and thread) without writing it."""
+    """Detach ``queue`` from the current context (and request) without writing it."""
     if _current.get() is queue and queue.token is not None:
         try:
             _current.reset(queue.token)
         except ValueError:  # token made in another context
             _current.set(None)
-    if getattr(_thread, "queue", None) is queue:
-        _thread.queue = queue.previous_thread_queue
+    context = queue.asgi_context
+    if context is not None and _asgi_requests.get(context) is queue:
+        if queue.previous_asgi_queue is not None:
+            _asgi_requests[context] = queue.previous_asgi_queue
+        else:
+            del _asgi_requests[context]
     queue.token = None
+    queue.asgi_context = None
 
 
 def save_queue() -> list[Action]:
@@ -301,13 +316,11 @@ class batch(contextlib.ContextDecorator):
 
 
 def request_started(sender: Any, scope: Any = None, **kwargs: Any) -> None:
-    open_queue("request", thread_fallback=scope is not None)
+    open_queue("request", asgi=scope is not None)
 
 
 def request_finished(sender: Any, **kwargs: Any) -> None:
-    queue = _current.get()
-    if queue is None or queue.origin != "request":
-        queue = getattr(_thread, "queue", None)
+    queue = current_queue()
     if queue is not None and queue.origin == "request":
         # The response is gone: report failures through the log, never raise.
         flush_and_close(queue, raise_errors=False)
@@ -316,14 +329,15 @@ def request_finished(sender: Any, **kwargs: Any) -> None:
 @contextlib.contextmanager
 def no_queue() -> Iterator[None]:
     """Write at once inside the block, even within a request or batch."""
+    context = _asgi_request_context()
+    hidden = _asgi_requests.pop(context, None) if context is not None else None
     token = _current.set(None)
-    previous = getattr(_thread, "queue", None)
-    _thread.queue = None
     try:
         yield
     finally:
-        _thread.queue = previous
         _current.reset(token)
+        if hidden is not None:
+            _asgi_requests[context] = hidden
 
 
 __all__ = [

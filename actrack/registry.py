@@ -72,18 +72,19 @@ def install(model: type[models.Model]) -> None:
     from actrack.deletion import connect_deletion
 
     names = (app_settings.ACTIONS_ATTR, app_settings.TRACKERS_ATTR)
+    ours = (ActionsDescriptor, TrackersDescriptor)
     old = _installed_names.get(model)
     if old != names:
         if old is not None:
             for name in old:
-                if isinstance(model.__dict__.get(name), (ActionsDescriptor, TrackersDescriptor)):
+                if isinstance(model.__dict__.get(name), ours):
                     delattr(model, name)
-        for name, descriptor in zip(
-            names, (ActionsDescriptor(), TrackersDescriptor()), strict=True
-        ):
-            if name not in model.__dict__:
-                setattr(model, name, descriptor)
         _installed_names[model] = names
+        for name, descriptor in zip(names, (ActionsDescriptor(), TrackersDescriptor()), strict=True):
+            # Invalid names and names already taken (fields, methods, inherited
+            # attributes) are left alone; checks actrack.E004/E005/E019 report them.
+            if isinstance(name, str) and name.isidentifier() and not hasattr(model, name):
+                setattr(model, name, descriptor)
     connect_deletion(model)
 
 
@@ -96,17 +97,14 @@ def accessor_clashes() -> list[tuple[type[models.Model], str]]:
     """(model, name) pairs where an accessor name is taken by something else."""
     from actrack.accessors import ActionsDescriptor, TrackersDescriptor
 
+    ours = (ActionsDescriptor, TrackersDescriptor)
     clashes = []
     for model, names in _installed_names.items():
+        field_names = {f.name for f in model._meta.get_fields()}
         for name in names:
-            for klass in model.__mro__:
-                if name in klass.__dict__:
-                    if not isinstance(
-                        klass.__dict__[name], (ActionsDescriptor, TrackersDescriptor)
-                    ):
-                        clashes.append((model, name))
-                    break
-            field_names = {f.name for f in model._meta.get_fields()}
-            if name in field_names:
+            if not isinstance(name, str):
+                continue
+            taken = next((k.__dict__[name] for k in model.__mro__ if name in k.__dict__), None)
+            if name in field_names or (taken is not None and not isinstance(taken, ours)):
                 clashes.append((model, name))
     return clashes

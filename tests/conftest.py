@@ -16,6 +16,12 @@ from tests.demo.models import Journey, Line, Note, Station, Ticket, Train
 _counter = itertools.count(1)
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """The demo keeps Django's default hasher; tests need no key stretching."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def make_user(username: str | None = None, **kwargs: Any) -> Any:
     username = username or f"user{next(_counter)}"
     return get_user_model().objects.create_user(username=username, password="pw", **kwargs)

@@ -1,0 +1,161 @@
+"""actrack.track() / untrack(): one tracker per (user, object or model), set-based."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, transaction
+
+import actrack
+from actrack.models import Action, Tracker
+from tests.conftest import make_station, make_train, make_user
+from tests.demo.models import Station, Train
+
+pytestmark = pytest.mark.django_db
+
+
+def test_track_creates_one_tracker_with_defaults() -> None:
+    user, train = make_user(), make_train()
+    tracker = actrack.track(user, train)
+    assert isinstance(tracker, Tracker)
+    saved = Tracker.objects.get()
+    assert saved.user == user
+    assert saved.tracked == train
+    assert saved.verbs == []
+    assert saved.actor_only is True
+
+
+def test_track_again_updates_instead_of_duplicating() -> None:
+    user, train = make_user(), make_train()
+    actrack.track(user, train, verbs=["departed"], actor_only=False)
+    first = Tracker.objects.get()
+    actrack.track(user, train, verbs=["arrived", "departed"])
+    tracker = Tracker.objects.get()
+    assert tracker.pk == first.pk
+    assert tracker.verbs == ["arrived", "departed"]
+    assert tracker.actor_only is False  # kept: actor_only not passed
+    assert tracker.created == first.created
+    actrack.track(user, train)  # verbs always applied: absent means all verbs
+    assert Tracker.objects.get().verbs == []
+
+
+def test_single_string_verb_is_one_verb() -> None:
+    user, train = make_user(), make_train()
+    actrack.track(user, train, verbs="departed")
+    assert Tracker.objects.get().verbs == ["departed"]
+
+
+def test_model_class_tracked_twice_gives_one_tracker() -> None:
+    user = make_user()
+    actrack.track(user, Station)
+    actrack.track(user, Station, verbs=["closed"])
+    tracker = Tracker.objects.get()
+    assert tracker.tracked is Station
+    assert tracker.verbs == ["closed"]
+
+
+def test_database_enforces_one_tracker_per_model_class() -> None:
+    user = make_user()
+    ct = ContentType.objects.get_for_model(Station)
+    Tracker.objects.create(user=user, tracked_ct=ct, tracked_key="")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Tracker.objects.create(user=user, tracked_ct=ct, tracked_key="")
+    station = make_station()
+    Tracker.objects.create(user=user, tracked_ct=ct, tracked_key=str(station.pk))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Tracker.objects.create(user=user, tracked_ct=ct, tracked_key=str(station.pk))
+
+
+def test_track_many_objects_is_set_based(count_queries: Any) -> None:
+    user = make_user()
+    stations = [make_station() for _ in range(25)]
+    ContentType.objects.get_for_model(Station)
+    ContentType.objects.get_for_model(Train)
+    with count_queries() as log:
+        trackers = actrack.track(user, [*stations, Train], verbs=["closed"], actor_only=False)
+    assert len(log) <= 2
+    assert isinstance(trackers, list) and len(trackers) == 26
+    assert Tracker.objects.filter(user=user).count() == 26
+    with count_queries() as log:
+        actrack.untrack(user, stations)
+    assert len(log) <= 2
+    assert list(Tracker.objects.filter(user=user)) == [Tracker.objects.get(tracked_key="")]
+
+
+def test_track_with_log_records_started_tracking_for_new_objects_only() -> None:
+    user, train = make_user(), make_train()
+    actrack.track(user, train)
+    actrack.track(user, [train, Station], log=True)
+    action = Action.objects.get()
+    assert action.verb == "started tracking"
+    assert action.actor == user
+    assert list(action.targets.all()) == [ContentType.objects.get_for_model(Station)]
+
+
+def test_untrack_without_verbs_deletes_the_trackers() -> None:
+    user, train = make_user(), make_train()
+    actrack.track(user, [train, Station])
+    assert actrack.untrack(user, Station) == 1
+    assert [t.tracked for t in Tracker.objects.all()] == [train]
+
+
+def test_untrack_some_verbs_keeps_the_others() -> None:
+    user, train = make_user(), make_train()
+    actrack.track(user, train, verbs=["arrived", "departed", "delayed"])
+    actrack.untrack(user, train, verbs=["delayed"])
+    assert Tracker.objects.get().verbs == ["arrived", "departed"]
+    actrack.untrack(user, train, verbs=["arrived", "departed"])
+    assert not Tracker.objects.exists()  # no verb left
+
+
+def test_untrack_verbs_of_an_all_verbs_tracker_deletes_it() -> None:
+    user = make_user()
+    actrack.track(user, Station)
+    actrack.untrack(user, Station, verbs=["closed"])
+    assert not Tracker.objects.exists()
+
+
+def test_untrack_with_log_records_stopped_tracking() -> None:
+    user, train = make_user(), make_train()
+    actrack.track(user, train, verbs=["a", "b"])
+    actrack.untrack(user, train, verbs=["a"], log=True)
+    action = Action.objects.get()
+    assert action.verb == "stopped tracking"
+    assert list(action.targets.all()) == [train]
+    assert action.data == {"verbs": ["a"]}
+
+
+def test_untrack_leaves_other_users_alone() -> None:
+    alice, bob, train = make_user(), make_user(), make_train()
+    actrack.track(alice, train)
+    actrack.track(bob, train)
+    actrack.untrack(alice, train)
+    assert [t.user for t in Tracker.objects.all()] == [bob]
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda u, t: actrack.track("alice", t), TypeError),
+        (lambda u, t: actrack.track(t, t), TypeError),
+        (lambda u, t: actrack.track(u, None), ValueError),
+        (lambda u, t: actrack.track(u, []), ValueError),
+        (lambda u, t: actrack.track(u, "train"), TypeError),
+        (lambda u, t: actrack.track(u, Train(name="draft")), ValueError),
+        (lambda u, t: actrack.track(u, t, verbs=[""]), ValueError),
+        (lambda u, t: actrack.track(u, t, verbs=42), TypeError),
+        (lambda u, t: actrack.track(u, t, actor_only="yes"), TypeError),
+        (lambda u, t: actrack.track(u, t, using="nowhere"), ValueError),
+        (lambda u, t: actrack.untrack(u, None), ValueError),
+        (lambda u, t: actrack.untrack("bob", t), TypeError),
+    ],
+)
+def test_bad_tracking_input_is_rejected_and_changes_nothing(call: Any, error: type) -> None:
+    user, train = make_user(), make_train()
+    actrack.track(user, train, verbs=["kept"])
+    with pytest.raises(error):
+        call(user, train)
+    assert list(Tracker.objects.values_list("verbs", flat=True)) == [["kept"]]
+    assert not Action.objects.exists()
