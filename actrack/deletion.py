@@ -112,18 +112,15 @@ def _replace_with_deleted_item(instance: models.Model, ct_id: int, key: str, usi
 
 def _delete_references(ct_id: int, key: str, using: str) -> None:
     from actrack.models import Action
+    from actrack.queue import WriteOnCommit, current_queue
 
     refs = _references(ct_id, key, using)
-    action_ids = (
-        refs["actor"]
-        .values("pk")
-        .union(refs["targets"].values("action_id"), refs["related"].values("action_id"))
-    )
     Action.objects.using(using).filter(
-        pk__in=list(action_ids.values_list("pk", flat=True))
+        Q(pk__in=refs["actor"].values("pk"))
+        | Q(pk__in=refs["targets"].values("action_id"))
+        | Q(pk__in=refs["related"].values("action_id"))
     ).delete()
     refs["trackers"].delete()
-    from actrack.queue import WriteOnCommit, current_queue
 
     doomed = set(_queued_entries(using, (ct_id, key)))
     if not doomed:

@@ -20,7 +20,16 @@ from actrack.querysets import ActionManager, TempTracker, TrackerManager
 if TYPE_CHECKING:
     from actrack.handlers import ActionHandler
 
-__all__ = ["Action", "ActionRelated", "ActionTarget", "DeletedItem", "TempTracker", "Tracker"]
+__all__ = [
+    "Action",
+    "ActionRelated",
+    "ActionTarget",
+    "DeletedItem",
+    "ReadAction",
+    "ReadMark",
+    "TempTracker",
+    "Tracker",
+]
 
 
 class Action(models.Model):
@@ -92,6 +101,35 @@ class Action(models.Model):
         from actrack.rendering import render_actions
 
         return render_actions([self], user=user, context=context)[0]
+
+    def is_unread_for(self, user: Any) -> bool:
+        """Whether this action is unread for ``user`` (see :mod:`actrack.readstate`)."""
+        from actrack.readstate import unread_flags
+
+        return unread_flags(user, [self])[0]
+
+    def mark_read_for(self, user: Any, force: bool = False) -> bool:
+        """Mark read for ``user``; True when it was unread and is now read.
+
+        With ``AUTO_READ`` off this marks nothing and returns False, unless ``force``.
+        """
+        from actrack.readstate import mark_read
+
+        return mark_read(user, [self], force=force)[0]
+
+    @classmethod
+    def bulk_is_unread_for(cls, user: Any, actions: Any) -> list[bool]:
+        """One flag per action, in order; a constant number of queries."""
+        from actrack.readstate import unread_flags
+
+        return unread_flags(user, list(actions))
+
+    @classmethod
+    def bulk_mark_read_for(cls, user: Any, actions: Any, force: bool = False) -> list[bool]:
+        """Mark many actions read; one flag per action, as :meth:`mark_read_for`."""
+        from actrack.readstate import mark_read
+
+        return mark_read(user, list(actions), force=force)
 
     @classmethod
     def bulk_render(
@@ -284,3 +322,56 @@ class DeletedItem(models.Model):
 
     def __str__(self) -> str:
         return self.description
+
+
+class ReadMark(models.Model):
+    """Per user: every action whose id is at most ``last_read_id`` is read.
+
+    "Mark all read" moves this mark with one statement, whatever the backlog.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="actrack_read_mark",
+    )
+    last_read_id = models.BigIntegerField(_("read up to action"), default=0)
+    updated = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("read mark")
+        verbose_name_plural = _("read marks")
+        ordering = ["-updated", "-pk"]
+
+    def __str__(self) -> str:
+        return str(
+            _("%(user)s read up to action %(id)s") % {"user": self.user, "id": self.last_read_id}
+        )
+
+
+class ReadAction(models.Model):
+    """One action a user marked read (beyond their read mark)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="actrack_read_actions",
+    )
+    action = models.ForeignKey(
+        Action, verbose_name=_("action"), on_delete=models.CASCADE, related_name="+"
+    )
+    read_at = models.DateTimeField(_("read at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("read action")
+        verbose_name_plural = _("read actions")
+        ordering = ["-read_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "action"], name="actrack_readaction_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("%(user)s read action %(id)s") % {"user": self.user, "id": self.action_id})

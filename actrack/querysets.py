@@ -18,7 +18,7 @@ from actrack.keys import content_type_for, ct_and_key
 from actrack.paging import Page, cursor_filter, decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
-    from actrack.models import Action
+    from actrack.models import Action, Tracker  # noqa: F401 - names in QuerySet[...] strings
 
 
 class TrackerLike:
@@ -28,6 +28,7 @@ class TrackerLike:
     tracked_key: str | None
     verbs: Any
     actor_only: bool
+    created: Any
 
 
 class TempTracker(TrackerLike):
@@ -66,6 +67,12 @@ def _object_filter(prefix: str, obj: Any) -> Q:
     if key is None:
         return Q(**{f"{prefix}_ct": ct})
     return Q(**{f"{prefix}_ct": ct, f"{prefix}_key": key})
+
+
+def _content_types(models_: Iterable[Any]) -> list[Any]:
+    from django.contrib.contenttypes.models import ContentType
+
+    return [m if isinstance(m, ContentType) else content_type_for(m) for m in models_]
 
 
 def _refs_filter(prefix: str, refs: dict[int, set[str] | None]) -> Q:
@@ -117,6 +124,50 @@ class ActionQuerySet(models.QuerySet["Action"]):
     def with_verbs(self, *verbs: str) -> Self:
         return self.filter(verb__in=[str(v) for v in verbs]) if verbs else self
 
+    def at_levels(self, *levels: int) -> Self:
+        return self.filter(level__in=levels) if levels else self
+
+    def between(self, start: Any = None, end: Any = None) -> Self:
+        """Actions with ``start <= timestamp < end`` (either bound optional)."""
+        qs = self
+        if start is not None:
+            qs = qs.filter(timestamp__gte=start)
+        if end is not None:
+            qs = qs.filter(timestamp__lt=end)
+        return qs
+
+    def by_actor_model(self, *models_: Any) -> Self:
+        """Actions whose actor is an instance of one of ``models_`` (classes or content types)."""
+        return self.filter(actor_ct__in=_content_types(models_)) if models_ else self
+
+    def by_target_model(self, *models_: Any) -> Self:
+        """Actions with at least one target of one of ``models_``."""
+        from actrack.models import ActionTarget
+
+        if not models_:
+            return self
+        links = ActionTarget.objects.filter(obj_ct__in=_content_types(models_))
+        return self.filter(pk__in=links.values("action_id"))
+
+    def involving_model(self, *models_: Any) -> Self:
+        """Actions with an actor, target or related object of one of ``models_``."""
+        from actrack.models import ActionRelated, ActionTarget
+
+        if not models_:
+            return self
+        cts = _content_types(models_)
+        return self.filter(
+            Q(actor_ct__in=cts)
+            | Q(pk__in=ActionTarget.objects.filter(obj_ct__in=cts).values("action_id"))
+            | Q(pk__in=ActionRelated.objects.filter(obj_ct__in=cts).values("action_id"))
+        )
+
+    def involving_deleted_items(self) -> Self:
+        """Actions whose actor, a target or a related object is a ``DeletedItem``."""
+        from actrack.models import DeletedItem
+
+        return self.involving_model(DeletedItem)
+
     def visible(self) -> Self:
         """Actions at or above ``READABLE_LEVEL``: what feeds show."""
         return self.filter(level__gte=app_settings.READABLE_LEVEL)
@@ -133,8 +184,13 @@ class ActionQuerySet(models.QuerySet["Action"]):
             return self.none()
         return self.filter(condition).filter(**filters)
 
-    def feed(self, user: Any, *, include_own: bool = False, **filters: Any) -> Self:
-        """The feed of ``user``: actions matching their trackers, readable level and up."""
+    def feed(
+        self, user: Any, *, include_own: bool = False, unread: bool = False, **filters: Any
+    ) -> Self:
+        """The feed of ``user``: actions matching their trackers, readable level and up.
+
+        ``unread=True`` keeps only the actions unread for ``user``.
+        """
         from actrack.models import Tracker
 
         trackers = list(
@@ -145,7 +201,15 @@ class ActionQuerySet(models.QuerySet["Action"]):
         qs = self.tracked_by(trackers).visible()
         if not include_own:
             qs = qs.excluding_actor(user)
+        if unread:
+            qs = qs.unread_for(user)
         return qs.filter(**filters).newest_first()
+
+    def unread_for(self, user: Any) -> Self:
+        """Only the actions unread for ``user`` (see :mod:`actrack.readstate`)."""
+        from actrack.readstate import unread_queryset
+
+        return unread_queryset(self, user)
 
     def after_cursor(self, cursor: str | None) -> Self:
         """Actions strictly after ``cursor`` in newest-first order."""
@@ -164,18 +228,25 @@ class ActionQuerySet(models.QuerySet["Action"]):
         return Page(actions=actions, next_cursor=next_cursor)
 
 
-def tracker_condition(trackers: Iterable[TrackerLike]) -> Q | None:
+def tracker_condition(
+    trackers: Iterable[TrackerLike], *, since_created: bool = False, actor_only: bool = False
+) -> Q | None:
     """One ``Q`` over ``Action`` matching any tracker, or ``None`` for no trackers.
 
     Trackers with the same ``actor_only`` and verb set are merged, so the
     condition grows with the number of distinct (actor_only, verbs) pairs and
-    content types, not with the number of trackers.
+    content types, not with the number of trackers. ``since_created`` keeps
+    only actions newer than the matching tracker (read state); ``actor_only``
+    treats every tracker as actor-only.
     """
     from actrack.models import ActionRelated, ActionTarget
 
-    groups: dict[tuple[bool, frozenset[str]], dict[int, set[str] | None]] = defaultdict(dict)
+    Key = tuple[bool, frozenset[str], Any]
+    groups: dict[Key, dict[int, set[str] | None]] = defaultdict(dict)
     for tracker in trackers:
-        refs = groups[(bool(tracker.actor_only), frozenset(tracker.verbs or ()))]
+        created = tracker.created if since_created else None
+        only = actor_only or bool(tracker.actor_only)
+        refs = groups[(only, frozenset(tracker.verbs or ()), created)]
         if not tracker.tracked_key:
             refs[tracker.tracked_ct_id] = None
         else:
@@ -185,14 +256,16 @@ def tracker_condition(trackers: Iterable[TrackerLike]) -> Q | None:
     if not groups:
         return None
     condition = Q()
-    for (actor_only, verbs), refs in sorted(groups.items(), key=lambda item: repr(item[0])):
+    for (only, verbs, created), refs in sorted(groups.items(), key=lambda item: repr(item[0])):
         role = _refs_filter("actor", refs)
-        if not actor_only:
+        if not only:
             links = _refs_filter("obj", refs)
             role |= Q(pk__in=ActionTarget.objects.filter(links).values("action_id"))
             role |= Q(pk__in=ActionRelated.objects.filter(links).values("action_id"))
         if verbs:
             role &= Q(verb__in=sorted(verbs))
+        if created is not None:
+            role &= Q(timestamp__gt=created)
         condition |= role
     return condition
 

@@ -80,7 +80,9 @@ def install(model: type[models.Model]) -> None:
                 if isinstance(model.__dict__.get(name), ours):
                     delattr(model, name)
         _installed_names[model] = names
-        for name, descriptor in zip(names, (ActionsDescriptor(), TrackersDescriptor()), strict=True):
+        for name, descriptor in zip(
+            names, (ActionsDescriptor(), TrackersDescriptor()), strict=True
+        ):
             # Invalid names and names already taken (fields, methods, inherited
             # attributes) are left alone; checks actrack.E004/E005/E019 report them.
             if isinstance(name, str) and name.isidentifier() and not hasattr(model, name):

@@ -17,6 +17,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db.models import Value
 
+from actrack.conf import app_settings
+
 if TYPE_CHECKING:
     from actrack.models import Action
 
@@ -40,30 +42,11 @@ def hydrated(action: Action) -> Hydrated:
 
 def hydrate(actions: Sequence[Action]) -> None:
     """Load actor, targets and related of every action not loaded yet, in bulk."""
-    from actrack.models import ActionRelated, ActionTarget
-
     todo = [action for action in actions if _CACHE not in action.__dict__]
     if not todo:
         return
     using = todo[0]._state.db or "default"
-    saved_ids = [action.pk for action in todo if action.pk is not None]
-    links: list[tuple[int, int, int, str, int]] = []
-    if saved_ids:
-        targets = (
-            ActionTarget.objects.using(using)
-            .filter(action_id__in=saved_ids)
-            .annotate(role=Value(0))
-            .values_list("action_id", "role", "obj_ct_id", "obj_key", "pk")
-            .order_by()
-        )
-        related = (
-            ActionRelated.objects.using(using)
-            .filter(action_id__in=saved_ids)
-            .annotate(role=Value(1))
-            .values_list("action_id", "role", "obj_ct_id", "obj_key", "pk")
-            .order_by()
-        )
-        links = sorted(targets.union(related, all=True), key=lambda row: (row[1], row[4]))
+    links = link_rows([action.pk for action in todo if action.pk is not None], using)
     wanted: dict[int, set[str]] = defaultdict(set)
     for action in todo:
         if action.actor_ct_id is not None and action.actor_key is not None:
@@ -80,6 +63,33 @@ def hydrate(actions: Sequence[Action]) -> None:
         if action.actor_ct_id is not None and action.actor_key is not None:
             holder.actor = objects.get((action.actor_ct_id, action.actor_key))
         action.__dict__[_CACHE] = holder
+
+
+def link_rows(action_ids: list[int], using: str) -> list[tuple[int, int, int, str, int]]:
+    """``(action id, role, content type id, key, link id)`` of targets (role 0) then
+    related objects (role 1), for many actions in one query."""
+    from actrack.models import ActionRelated, ActionTarget
+
+    if not action_ids:
+        return []
+    parts = [
+        model._default_manager.using(using)
+        .filter(action_id__in=action_ids)
+        .annotate(role=Value(role))
+        .values_list("action_id", "role", "obj_ct_id", "obj_key", "pk")
+        .order_by()
+        for role, model in enumerate((ActionTarget, ActionRelated))
+    ]
+    rows = parts[0].union(parts[1], all=True)
+    return sorted(rows, key=lambda row: (row[1], row[4]))
+
+
+def link_refs(action_ids: list[int], using: str) -> dict[int, list[tuple[int, str]]]:
+    """``{action id: [(content type id, key), ...]}`` over targets and related."""
+    refs: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for action_id, _role, ct_id, key, _pk in link_rows(action_ids, using):
+        refs[action_id].append((ct_id, key))
+    return refs
 
 
 def load_objects(wanted: dict[int, set[str]], using: str) -> dict[tuple[int, str], Any]:
@@ -107,13 +117,32 @@ def load_objects(wanted: dict[int, set[str]], using: str) -> dict[tuple[int, str
 def render_actions(
     actions: list[Action], user: Any = None, context: dict[str, Any] | None = None
 ) -> list[str]:
-    """Render each action through its handler; objects are loaded in bulk first."""
+    """Render each action through its handler; objects are loaded in bulk first.
+
+    With a ``user`` and ``TRACK_UNREAD``, each action's context gets ``unread``:
+    taken from ``context["unread"]`` when given (a bool, a mapping by action id
+    or one flag per action), else computed, and then, under ``AUTO_READ``, the
+    unread actions are marked read.
+    """
+    from actrack.readstate import align_unread, mark_read, unread_flags
+
     hydrate(actions)
+    base = dict(context or {})
+    flags: list[bool] | None = None
+    if user is not None and app_settings.TRACK_UNREAD:
+        if "unread" in base:
+            flags = align_unread(base.pop("unread"), actions)
+        else:
+            flags = unread_flags(user, actions)
+            if app_settings.AUTO_READ and any(flags):
+                mark_read(user, [a for a, f in zip(actions, flags, strict=True) if f])
     results = []
-    for action in actions:
-        extra = dict(context or {})
+    for index, action in enumerate(actions):
+        extra = dict(base)
         if user is not None:
             extra.setdefault("user", user)
+        if flags is not None:
+            extra["unread"] = flags[index]
         handler = action.handler
         results.append(handler.render(handler.get_context(**extra)))
     return results

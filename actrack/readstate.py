@@ -1,0 +1,208 @@
+"""Read / unread state.
+
+An action is unread for user U when ``TRACK_UNREAD`` is on and:
+
+- one of U's trackers matches it (as in feeds: role, verbs, whole-model
+  trackers) and that tracker was created before the action's timestamp;
+- its level is at least ``READABLE_LEVEL``;
+- U is not its actor, unless U follows itself (a tracker matching U as actor);
+- U has not read it: its id is above U's read mark (:class:`ReadMark`,
+  moved by "mark all read") and there is no :class:`ReadAction` for it.
+
+Nothing is stored for unread actions, and computing any of this never writes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from django.db import connections, router
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from actrack.conf import app_settings
+from actrack.keys import content_type_for
+
+if TYPE_CHECKING:
+    from actrack.models import Action, Tracker
+    from actrack.querysets import ActionQuerySet
+
+
+def _user_ref(user: Any) -> tuple[int, str]:
+    return content_type_for(user).pk, str(user.pk)
+
+
+def _read_mark(user: Any, using: str) -> int:
+    from actrack.models import ReadMark
+
+    mark = ReadMark.objects.using(using).filter(user=user).values_list("last_read_id", flat=True)
+    return next(iter(mark), 0)
+
+
+def _matches(tracker: Tracker, action: Action, *, as_actor: bool) -> bool:
+    if not as_actor and tracker.actor_only:
+        return False
+    if tracker.verbs and action.verb not in tracker.verbs:
+        return False
+    return tracker.created < action.timestamp
+
+
+def unread_flags(user: Any, actions: Sequence[Action]) -> list[bool]:
+    """One flag per action (same order); a constant number of queries."""
+    from actrack.models import ReadAction, Tracker
+    from actrack.rendering import link_refs
+
+    actions = list(actions)
+    if not actions or not app_settings.TRACK_UNREAD or user is None or user.pk is None:
+        return [False] * len(actions)
+    floor = app_settings.READABLE_LEVEL
+    candidates = [a for a in actions if a.pk is not None and a.level >= floor]
+    if not candidates:
+        return [False] * len(actions)
+    using = candidates[0]._state.db or "default"
+    trackers = list(Tracker.objects.using(using).owned_by(user))
+    if not trackers:
+        return [False] * len(actions)
+    by_object: dict[tuple[int, str], list[Tracker]] = defaultdict(list)
+    by_model: dict[int, list[Tracker]] = defaultdict(list)
+    for tracker in trackers:
+        if tracker.tracked_key:
+            by_object[(tracker.tracked_ct_id, tracker.tracked_key)].append(tracker)
+        else:
+            by_model[tracker.tracked_ct_id].append(tracker)
+    mark = _read_mark(user, using)
+    ids = [a.pk for a in candidates if a.pk > mark]
+    read = set(
+        ReadAction.objects.using(using)
+        .filter(user=user, action_id__in=ids)
+        .values_list("action_id", flat=True)
+    )
+    needs_links = any(not t.actor_only for t in trackers)
+    links = link_refs(ids, using) if needs_links and ids else {}
+    own = _user_ref(user)
+
+    def unread(action: Action) -> bool:
+        if action.pk is None or action.level < floor or action.pk <= mark or action.pk in read:
+            return False
+        refs: list[tuple[tuple[int, str], bool]] = []
+        if action.actor_ct_id is not None and action.actor_key is not None:
+            refs.append(((action.actor_ct_id, action.actor_key), True))
+        if (action.actor_ct_id, action.actor_key) != own:
+            refs.extend((ref, False) for ref in links.get(action.pk, ()))
+        return any(
+            _matches(tracker, action, as_actor=as_actor)
+            for ref, as_actor in refs
+            for tracker in (*by_object.get(ref, ()), *by_model.get(ref[0], ()))
+        )
+
+    return [unread(action) for action in actions]
+
+
+def mark_read(user: Any, actions: Sequence[Action], *, force: bool = False) -> list[bool]:
+    """Mark unread actions read; one flag per action: True when it was unread and now read.
+
+    With ``AUTO_READ`` off nothing is marked unless ``force``.
+    """
+    from actrack.models import ReadAction
+
+    actions = list(actions)
+    if not force and not app_settings.AUTO_READ:
+        return [False] * len(actions)
+    flags = unread_flags(user, actions)
+    to_mark = {a.pk: a for a, flag in zip(actions, flags, strict=True) if flag}
+    if to_mark:
+        using = router.db_for_write(ReadAction, instance=next(iter(to_mark.values())))
+        now = timezone.now()
+        ReadAction.objects.using(using).bulk_create(
+            [ReadAction(user=user, action_id=pk, read_at=now) for pk in to_mark],
+            ignore_conflicts=True,
+        )
+    return flags
+
+
+def mark_all_read(user: Any, using: str | None = None) -> None:
+    """Everything logged so far becomes read for ``user``: one statement."""
+    from actrack.models import Action, ReadMark
+
+    db = using or router.db_for_write(ReadMark) or "default"
+    connection = connections[db]
+    quote = connection.ops.quote_name
+    mark, action = ReadMark._meta.db_table, Action._meta.db_table
+    sql = (
+        f"INSERT INTO {quote(mark)} ({quote('user_id')}, {quote('last_read_id')}, "
+        f"{quote('updated')}) "
+        f"SELECT %s, COALESCE(MAX({quote('id')}), 0), %s FROM {quote(action)} WHERE 1 = 1 "
+        f"ON CONFLICT ({quote('user_id')}) DO UPDATE SET "
+        f"{quote('last_read_id')} = excluded.{quote('last_read_id')}, "
+        f"{quote('updated')} = excluded.{quote('updated')}"
+    )
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk, now])
+
+
+QS = TypeVar("QS", bound="ActionQuerySet")
+
+
+def unread_queryset(queryset: QS, user: Any) -> QS:
+    """``queryset`` restricted to the actions unread for ``user`` (SQL, no writes)."""
+    from actrack.models import ReadAction, ReadMark, Tracker
+    from actrack.querysets import tracker_condition
+
+    if not app_settings.TRACK_UNREAD:
+        return queryset.none()
+    trackers = list(
+        Tracker.objects.using(queryset.db)
+        .owned_by(user)
+        .only("tracked_ct_id", "tracked_key", "verbs", "actor_only", "created")
+    )
+    condition = tracker_condition(trackers, since_created=True)
+    if condition is None:
+        return queryset.none()
+    own_ct, own_key = _user_ref(user)
+    own = Q(actor_ct_id=own_ct, actor_key=own_key)
+    self_trackers = [
+        t for t in trackers if t.tracked_ct_id == own_ct and t.tracked_key in (own_key, "")
+    ]
+    self_condition = tracker_condition(self_trackers, since_created=True, actor_only=True)
+    if self_condition is not None:
+        condition &= ~own | (own & self_condition)
+    else:
+        condition &= ~own
+    mark = Subquery(ReadMark.objects.filter(user=user).values("last_read_id")[:1])
+    read = ReadAction.objects.filter(user=user, action=OuterRef("pk"))
+    return (
+        queryset.filter(condition)
+        .visible()
+        .alias(read_mark=Coalesce(mark, Value(0)))
+        .filter(pk__gt=F("read_mark"))
+        .exclude(Exists(read))
+    )
+
+
+def unread_count(user: Any, *, cap: int | None = None, using: str | None = None) -> int:
+    """How many actions are unread for ``user`` (at most ``cap`` when given)."""
+    from actrack.models import Action
+
+    qs = unread_queryset(Action.objects.using(using or "default").all(), user).order_by()
+    if cap is not None:
+        return qs.values("pk")[:cap].count()
+    return qs.count()
+
+
+def align_unread(given: Any, actions: Sequence[Action]) -> list[bool]:
+    """Unread flags passed in a rendering context: a bool, a mapping by pk, or a sequence."""
+    if isinstance(given, bool):
+        return [given] * len(actions)
+    if isinstance(given, Mapping):
+        return [bool(given.get(action.pk, False)) for action in actions]
+    flags = [bool(flag) for flag in given]
+    if len(flags) != len(actions):
+        raise ValueError(
+            f"context['unread'] has {len(flags)} flags for {len(actions)} actions; "
+            "pass one per action, a mapping by action id, or a single bool."
+        )
+    return flags
