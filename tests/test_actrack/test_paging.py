@@ -78,7 +78,15 @@ def test_page_works_on_manager_querysets_and_feeds() -> None:
 
 
 @pytest.mark.parametrize(
-    "cursor", ["garbage", "!!!", "MTIz", encode_cursor(timezone.now(), 1)[:-3] + "@@@", "x" * 500]
+    "cursor",
+    [
+        "garbage",
+        "!!!",
+        "MTIz",  # "123": no separator
+        encode_cursor(dt.datetime(2024, 1, 1, tzinfo=dt.UTC), 1)[:-3] + "@@@",
+        encode_cursor(dt.datetime(2024, 1, 1, tzinfo=dt.UTC), -1),  # no such id
+        "x" * 500,
+    ],
 )
 def test_malformed_cursor_is_a_value_error(cursor: str) -> None:
     with pytest.raises(InvalidCursor):

@@ -215,9 +215,12 @@ def test_failed_flush_raises_logs_and_leaves_no_queue(
         raise RuntimeError("database went away")
 
     monkeypatch.setattr("actrack.writer.write", broken)
-    with caplog.at_level(logging.ERROR, logger="actrack"), pytest.raises(RuntimeError):
-        with actrack.batch():
-            actrack.log(train, "lost?", detail="kept in the log")
+    with (
+        caplog.at_level(logging.ERROR, logger="actrack"),
+        pytest.raises(RuntimeError),
+        actrack.batch(),
+    ):
+        actrack.log(train, "lost?", detail="kept in the log")
     assert actrack.queue.current_queue() is None
     assert "could not write 1 queued action" in caplog.text
     assert "kept in the log" in caplog.text
@@ -303,8 +306,8 @@ def test_batch_inside_rolled_back_savepoint() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_batch_ending_inside_a_transaction_waits_for_its_commit() -> None:
     train = make_train()
-    with transaction.atomic():  # noqa: SIM117 - the batch ends before the commit
-        with actrack.batch():
+    with transaction.atomic():
+        with actrack.batch():  # ends before the commit: nothing may be written yet
             actrack.log(train, "pending")
         assert Action.objects.count() == 0
     assert Action.objects.count() == 1
