@@ -18,8 +18,10 @@ if TYPE_CHECKING:
 
 def combine_into_queue(queue: ActionQueue, entry: Entry) -> bool:
     """Combine ``entry`` with the queue; True when it was absorbed (not to be queued)."""
-    from actrack.handlers import get_handler_class
+    from actrack.handlers import get_handler_class, may_combine
 
+    if not may_combine(entry.verb):
+        return False
     new_handler = get_handler_class(entry.verb)
     for queued in list(queue.live_entries()):
         if queued.actor_ref != entry.actor_ref or queued.using != entry.using:

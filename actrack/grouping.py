@@ -31,24 +31,17 @@ def group_entries(entries: list[Entry], using: str) -> tuple[list[Entry], list[A
     from actrack.handlers import get_handler_class
 
     fresh: list[Entry] = []
+    candidates = _Candidates()
     updated: dict[int, Action] = {}
     for entry in entries:
         if entry.grouping_delay < 0:
             fresh.append(entry)
             continue
         handler = get_handler_class(entry.verb)
-        older = next(
-            (
-                candidate
-                for candidate in reversed(fresh)
-                if candidate.grouping_delay >= 0
-                and candidate.verb == entry.verb
-                and handler.group(entry.ref_kwargs(), candidate.ref_kwargs())
-            ),
-            None,
-        )
+        older = candidates.find(entry, handler)
         if older is not None:
             merge_entry(older, entry)
+            candidates.reindex(older)
             continue
         if entry.grouping_delay > 0:
             saved = _group_with_saved(entry, using)
@@ -56,7 +49,55 @@ def group_entries(entries: list[Entry], using: str) -> tuple[list[Entry], list[A
                 updated[saved.pk] = saved
                 continue
         fresh.append(entry)
+        candidates.add(entry)
     return fresh, list(updated.values())
+
+
+def _keys(entry: Entry) -> list[tuple[Any, ...]]:
+    return [
+        (entry.verb, entry.actor_ref, "targets", frozenset(entry.target_refs)),
+        (entry.verb, entry.actor_ref, "related", frozenset(entry.related_refs)),
+    ]
+
+
+class _Candidates:
+    """Queued entries that may receive newer ones.
+
+    With the default rule (same verb and actor, equal targets or equal
+    related) a lookup is a dictionary access, so writing a batch of N actions
+    costs O(N); a handler with its own ``group`` is asked about every queued
+    entry of its verb, newest first.
+    """
+
+    def __init__(self) -> None:
+        self.by_verb: dict[str, list[Entry]] = defaultdict(list)
+        self.by_key: dict[tuple[Any, ...], list[Entry]] = defaultdict(list)
+        self.order: dict[int, int] = {}
+
+    def add(self, entry: Entry) -> None:
+        self.order[id(entry)] = len(self.order)
+        self.by_verb[entry.verb].append(entry)
+        self.reindex(entry)
+
+    def reindex(self, entry: Entry) -> None:
+        """Index ``entry`` under its current keys (older keys are checked on lookup)."""
+        for key in _keys(entry):
+            if entry not in self.by_key[key][-1:]:
+                self.by_key[key].append(entry)
+
+    def find(self, entry: Entry, handler: Any) -> Entry | None:
+        from actrack.handlers import ActionHandler
+
+        newer = entry.ref_kwargs()
+        group: Any = handler.group  # a bound classmethod
+        if getattr(group, "__func__", None) is getattr(ActionHandler.group, "__func__", None):
+            pool = [c for key in _keys(entry) for c in self.by_key.get(key, ())]
+            matching = [c for c in pool if default_group(newer, c.ref_kwargs())]
+            return max(matching, key=lambda c: self.order[id(c)], default=None)
+        for candidate in reversed(self.by_verb.get(entry.verb, [])):
+            if handler.group(newer, candidate.ref_kwargs()):
+                return candidate
+        return None
 
 
 def _group_with_saved(entry: Entry, using: str) -> Action | None:
@@ -101,17 +142,14 @@ def _group_with_saved(entry: Entry, using: str) -> Action | None:
 def _saved_refs(
     actions: list[Action], using: str
 ) -> dict[int, tuple[list[tuple[int, str]], list[tuple[int, str]]]]:
-    from actrack.models import ActionRelated, ActionTarget
+    """``{action id: (target refs, related refs)}`` in one query."""
+    from actrack.rendering import link_rows
 
     refs: dict[int, tuple[list[tuple[int, str]], list[tuple[int, str]]]] = defaultdict(
         lambda: ([], [])
     )
-    ids = [action.pk for action in actions]
-    links: tuple[type[ActionTarget] | type[ActionRelated], ...] = (ActionTarget, ActionRelated)
-    for index, model in enumerate(links):
-        rows = model._default_manager.using(using).filter(action_id__in=ids).order_by("pk")
-        for action_id, ct, key in rows.values_list("action_id", "obj_ct_id", "obj_key"):
-            refs[action_id][index].append((ct, key))
+    for action_id, role, ct, key, _pk in link_rows([action.pk for action in actions], using):
+        refs[action_id][role].append((ct, key))
     return refs
 
 

@@ -210,6 +210,25 @@ def describe_list(objs: list[Any]) -> SafeString:
     )
 
 
+def combine_partners(handler: type[ActionHandler]) -> frozenset[str]:
+    """Suffixes of the ``combine_with_<verb>`` methods a handler class defines."""
+    prefix = "combine_with_"
+    return frozenset(name[len(prefix) :] for name in dir(handler) if name.startswith(prefix))
+
+
+def may_combine(verb: str) -> bool:
+    """Whether any handler could combine an action of ``verb`` with another one.
+
+    Lets the queue skip the combination scan for the (usual) verbs no handler
+    combines, so logging many actions in one batch stays linear.
+    """
+    if combine_partners(get_handler_class(verb)):
+        return True
+    suffix = method_suffix(verb)
+    handlers = {*_registry.values(), get_handler_class("")}
+    return any(suffix in combine_partners(handler) for handler in handlers)
+
+
 def get_handler_class(verb: str) -> type[ActionHandler]:
     handler = _registry.get(verb)
     if handler is not None:

@@ -123,8 +123,27 @@ class ActionQueue:
     previous_asgi_queue: ActionQueue | None = None
 
     def live_entries(self) -> list[Entry]:
-        """The entries, less those whose transaction rolled back (pruned here)."""
-        self.entries = [entry for entry in self.entries if entry.alive]
+        """The entries, less those whose transaction rolled back (pruned here).
+
+        One pass over each connection's ``run_on_commit``, and none at all when
+        no entry waits for a commit, so big batches stay linear.
+        """
+        pending = [e for e in self.entries if e.token is not None and not e.token.confirmed]
+        if not pending:
+            return self.entries
+        registered: dict[str, set[int]] = {}
+        for entry in pending:
+            assert entry.token is not None
+            if entry.token.using not in registered:
+                hooks = connections[entry.token.using].run_on_commit
+                registered[entry.token.using] = {id(item[1]) for item in hooks}
+        self.entries = [
+            entry
+            for entry in self.entries
+            if entry.token is None
+            or entry.token.confirmed
+            or id(entry.token) in registered[entry.token.using]
+        ]
         return self.entries
 
     def add(self, entry: Entry) -> None:
