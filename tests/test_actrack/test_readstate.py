@@ -1,0 +1,234 @@
+"""Read / unread state: who has unread actions, marking, counting, and no writes on read."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import override_settings
+from django.utils import timezone
+
+import actrack
+from actrack.models import Action, ReadAction, ReadMark
+from actrack.readstate import mark_all_read, unread_count
+from tests.conftest import make_station, make_train, make_user
+from tests.demo.models import Station, Train
+
+pytestmark = pytest.mark.django_db
+
+
+def _log(actor: Any, verb: str = "departed", **kwargs: Any) -> Action:
+    kwargs.setdefault("grouping_delay", -1)
+    action = actrack.log(actor, verb, **kwargs)
+    assert action is not None
+    return action
+
+
+def _later(minutes: int = 1) -> dt.datetime:
+    return timezone.now() + dt.timedelta(minutes=minutes)
+
+
+@pytest.fixture
+def follower() -> Any:
+    return make_user("follower")
+
+
+def test_new_action_matching_a_tracker_is_unread(follower: Any) -> None:
+    train = make_train()
+    actrack.track(follower, train)
+    action = _log(train, timestamp=_later())
+    assert action.is_unread_for(follower)
+    assert not action.is_unread_for(make_user())  # does not track it
+
+
+def test_actions_logged_before_the_tracker_are_not_unread(follower: Any) -> None:
+    train = make_train()
+    before = _log(train, timestamp=timezone.now() - dt.timedelta(hours=1))
+    actrack.track(follower, train)
+    assert list(follower.actions.feed()) == [before]
+    assert not before.is_unread_for(follower)
+
+
+def test_level_below_readable_is_never_unread(follower: Any) -> None:
+    train = make_train()
+    actrack.track(follower, train)
+    debug = _log(train, level=actrack.level.DEBUG, timestamp=_later())
+    assert not debug.is_unread_for(follower)
+    assert not debug.mark_read_for(follower, force=True)
+    with override_settings(ACTRACK={"READABLE_LEVEL": 10}):
+        assert debug.is_unread_for(follower)
+
+
+def test_own_actions_are_not_unread_unless_the_user_tracks_itself(follower: Any) -> None:
+    station = make_station()
+    actrack.track(follower, station, actor_only=False)
+    own = _log(follower, "visited", targets=station)
+    assert not own.is_unread_for(follower)
+    actrack.track(follower, follower)
+    own_after = _log(follower, "visited", targets=station, timestamp=_later(2))
+    assert own_after.is_unread_for(follower)
+    assert unread_count(follower) == 1
+
+
+def test_verbs_and_model_trackers_are_honoured(follower: Any) -> None:
+    train, station = make_train(), make_station()
+    actrack.track(follower, train, verbs=["arrived"])
+    actrack.track(follower, Station, actor_only=False)
+    departed = _log(train, "departed", timestamp=_later())
+    arrived = _log(train, "arrived", timestamp=_later())
+    as_target = _log(make_train(), "passed", targets=station, timestamp=_later())
+    flags = Action.bulk_is_unread_for(follower, [departed, arrived, as_target])
+    assert flags == [False, True, True]
+
+
+def test_mark_read_returns_the_prior_state(follower: Any) -> None:
+    train = make_train()
+    actrack.track(follower, train)
+    action = _log(train, timestamp=_later())
+    assert action.mark_read_for(follower) is True
+    assert action.mark_read_for(follower) is False
+    assert not action.is_unread_for(follower)
+    assert ReadAction.objects.filter(user=follower, action=action).count() == 1
+
+
+@override_settings(ACTRACK={"AUTO_READ": False})
+def test_without_auto_read_mark_read_needs_force(follower: Any) -> None:
+    train = make_train()
+    actrack.track(follower, train)
+    action = _log(train, timestamp=_later())
+    assert action.mark_read_for(follower) is False
+    assert action.is_unread_for(follower)
+    assert action.mark_read_for(follower, force=True) is True
+    assert not action.is_unread_for(follower)
+
+
+def test_render_marks_read_under_auto_read_unless_context_says(follower: Any) -> None:
+    train = make_train()
+    actrack.track(follower, train)
+    first = _log(train, timestamp=_later())
+    second = _log(train, "arrived", timestamp=_later())
+    first.render(follower, context={"unread": True})
+    assert first.is_unread_for(follower)  # the caller supplied the flag: nothing marked
+    first.render(follower)
+    assert not first.is_unread_for(follower)
+    with override_settings(ACTRACK={"AUTO_READ": False}):
+        second.render(follower)
+    assert second.is_unread_for(follower)
+
+
+def test_bulk_methods_are_aligned_with_their_input(follower: Any) -> None:
+    train = make_train()
+    actrack.track(follower, train)
+    read = _log(train, timestamp=_later())
+    read.mark_read_for(follower)
+    unread = _log(train, "arrived", timestamp=_later())
+    debug = _log(train, "checked", level=actrack.level.DEBUG, timestamp=_later())
+    other = _log(make_train(), timestamp=_later())
+    actions = [unread, debug, read, other, unread]
+    assert Action.bulk_is_unread_for(follower, actions) == [True, False, False, False, True]
+    assert Action.bulk_mark_read_for(follower, actions) == [True, False, False, False, True]
+    assert Action.bulk_is_unread_for(follower, actions) == [False] * 5
+
+
+def test_bulk_is_unread_for_costs_constant_queries(follower: Any, count_queries: Any) -> None:
+    trains = [make_train() for _ in range(20)]
+    actrack.track(follower, trains, actor_only=False)
+    actrack.track(follower, Station)
+    actions = [_log(t, targets=make_station(), timestamp=_later()) for t in trains]
+    with count_queries() as one:
+        Action.bulk_is_unread_for(follower, actions[:1])
+    with count_queries() as twenty:
+        flags = Action.bulk_is_unread_for(follower, actions)
+    assert all(flags)
+    assert len(one) == len(twenty) <= 4
+    assert one.writes() == twenty.writes() == []
+
+
+def test_unread_count_and_unread_feed(follower: Any, count_queries: Any) -> None:
+    train = make_train()
+    actrack.track(follower, [train, Station], actor_only=False)
+    actions = [_log(train, targets=make_station(), timestamp=_later(n)) for n in range(1, 6)]
+    actions[1].mark_read_for(follower)
+    assert unread_count(follower) == 4
+    assert unread_count(follower, cap=2) == 2
+    unread = list(follower.actions.feed(unread=True))
+    assert unread == [a for a in reversed(actions) if a != actions[1]]
+    with count_queries() as log:
+        unread_count(follower)
+    assert log.writes() == []
+    assert len(log) <= 2  # the user's trackers, then one capped count
+
+
+def test_mark_all_read_is_one_statement_whatever_the_backlog(
+    follower: Any, count_queries: Any
+) -> None:
+    train = make_train()
+    actrack.track(follower, train)
+    for n in range(30):
+        _log(train, timestamp=_later(n + 1), n=n)
+    assert unread_count(follower) == 30
+    with count_queries() as log:
+        mark_all_read(follower)
+    assert len(log) == 1
+    assert unread_count(follower) == 0
+    assert ReadMark.objects.get(user=follower).last_read_id == Action.objects.latest("pk").pk
+    newer = _log(train, timestamp=_later(60))
+    assert unread_count(follower) == 1
+    assert newer.is_unread_for(follower)
+    mark_all_read(follower)  # again: updates the same mark
+    assert ReadMark.objects.filter(user=follower).count() == 1
+    assert unread_count(follower) == 0
+
+
+def test_mark_all_read_leaves_other_users_alone(follower: Any) -> None:
+    other = make_user()
+    train = make_train()
+    actrack.track(follower, train)
+    actrack.track(other, train)
+    _log(train, timestamp=_later())
+    mark_all_read(follower)
+    assert unread_count(follower) == 0
+    assert unread_count(other) == 1
+
+
+@override_settings(ACTRACK={"TRACK_UNREAD": False})
+def test_track_unread_off_means_nothing_is_unread(follower: Any) -> None:
+    train = make_train()
+    actrack.track(follower, train)
+    action = _log(train, timestamp=_later())
+    assert not action.is_unread_for(follower)
+    assert unread_count(follower) == 0
+    assert list(follower.actions.feed(unread=True)) == []
+    assert action.mark_read_for(follower, force=True) is False
+
+
+def test_computing_read_state_never_writes(follower: Any, count_queries: Any) -> None:
+    train = make_train()
+    actrack.track(follower, [train, Train], actor_only=False)
+    actions = [_log(train, timestamp=_later(n)) for n in range(1, 4)]
+    with count_queries() as log:
+        Action.bulk_is_unread_for(follower, actions)
+        actions[0].is_unread_for(follower)
+        unread_count(follower)
+        list(follower.actions.feed(unread=True))
+        Action.bulk_render(actions, user=follower, context={"unread": [True, True, True]})
+    assert log.writes() == []
+
+
+def test_no_rows_are_created_for_unread_actions(follower: Any) -> None:
+    train = make_train()
+    actrack.track(follower, train)
+    for n in range(10):
+        _log(train, timestamp=_later(n + 1))
+    assert unread_count(follower) == 10
+    assert not ReadAction.objects.exists()
+    assert not ReadMark.objects.exists()
+
+
+def test_anonymous_or_unsaved_user_has_nothing_unread() -> None:
+    train = make_train()
+    action = _log(train)
+    assert not action.is_unread_for(get_user_model()(username="ghost"))
+    assert not action.is_unread_for(None)
