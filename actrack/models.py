@@ -242,7 +242,7 @@ class Tracker(models.Model):
     )
     actor_only = models.BooleanField(_("actor only"), default=True)
     created = models.DateTimeField(_("created"), default=timezone.now)
-    last_updated = models.DateTimeField(_("last updated"), auto_now=True)
+    last_updated = models.DateTimeField(_("last updated"), default=timezone.now)
 
     objects = TrackerManager()
 
@@ -338,7 +338,7 @@ class ReadMark(models.Model):
         related_name="actrack_read_mark",
     )
     last_read_id = models.BigIntegerField(_("read up to action"), default=0)
-    updated = models.DateTimeField(_("updated"), auto_now=True)
+    updated = models.DateTimeField(_("updated"), default=timezone.now)
 
     class Meta:
         verbose_name = _("read mark")

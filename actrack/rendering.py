@@ -80,7 +80,8 @@ def link_rows(action_ids: list[int], using: str) -> list[tuple[int, int, int, st
         .order_by()
         for role, model in enumerate((ActionTarget, ActionRelated))
     ]
-    rows = parts[0].union(parts[1], all=True)
+    # Django 6.1 orders a combined query by the model's Meta.ordering unless told not to.
+    rows = parts[0].union(parts[1], all=True).order_by()
     return sorted(rows, key=lambda row: (row[1], row[4]))
 
 
