@@ -79,6 +79,10 @@ class Action(models.Model):
                 fields=["actor_ct", "actor_key", "-timestamp", "-id"],
                 name="actrack_action_actor",
             ),
+            # Whole-model trackers: newest actions whose actor is of one model.
+            models.Index(
+                fields=["actor_ct", "-timestamp", "-id"], name="actrack_action_actor_model"
+            ),
             models.Index(fields=["verb", "-timestamp", "-id"], name="actrack_action_verb"),
         ]
 
@@ -183,6 +187,9 @@ class ActionTarget(ActionLink):
                 fields=["obj_ct", "obj_key", "-timestamp", "-action"],
                 name="actrack_target_feed",
             ),
+            models.Index(
+                fields=["obj_ct", "-timestamp", "-action"], name="actrack_target_model_feed"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -203,6 +210,9 @@ class ActionRelated(ActionLink):
             models.Index(
                 fields=["obj_ct", "obj_key", "-timestamp", "-action"],
                 name="actrack_related_feed",
+            ),
+            models.Index(
+                fields=["obj_ct", "-timestamp", "-action"], name="actrack_related_model_feed"
             ),
         ]
         constraints = [

@@ -177,12 +177,14 @@ class ActionQuerySet(models.QuerySet["Action"]):
 
     def tracked_by(self, trackers: TrackerLike | Iterable[TrackerLike], **filters: Any) -> Self:
         """Actions matching any of ``trackers`` (``Tracker`` or ``TempTracker``)."""
+        from actrack.feedengine import TrackerMatch
+
         if hasattr(trackers, "tracked_ct_id"):
             trackers = [trackers]  # type: ignore[list-item]
-        condition = tracker_condition(trackers)
-        if condition is None:
+        trackers = list(trackers)
+        if not trackers:
             return self.none()
-        return self.filter(condition).filter(**filters)
+        return self.filter(TrackerMatch(trackers)).filter(**filters)
 
     def feed(
         self, user: Any, *, include_own: bool = False, unread: bool = False, **filters: Any
@@ -221,7 +223,18 @@ class ActionQuerySet(models.QuerySet["Action"]):
         """One page of actions (newest first) and the cursor of the next page."""
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 1000:
             raise ValueError(f"Page size must be an integer from 1 to 1000, got {size!r}")
-        rows: list[Action] = list(self.after_cursor(cursor).newest_first()[: size + 1])
+        from django.db.models.expressions import RawSQL
+
+        from actrack.feedengine import page_ids_sql
+
+        position = decode_cursor(cursor) if cursor else None
+        fanout = page_ids_sql(self, position, size + 1)
+        if fanout is not None:
+            candidates = self.model._default_manager.using(self.db).filter(pk__in=RawSQL(*fanout))
+            page_qs = candidates.newest_first()
+        else:
+            page_qs = self.after_cursor(cursor).newest_first()
+        rows: list[Action] = list(page_qs[: size + 1])
         actions = rows[:size]
         more = len(rows) > size
         next_cursor = encode_cursor(actions[-1].timestamp, actions[-1].pk) if more else None

@@ -1,0 +1,182 @@
+"""The fan-out feed engine: same pages as the plain plan, constant cost, index-driven plans."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+import actrack
+from actrack import feedengine
+from actrack.models import Action
+from tests.conftest import make_line, make_station, make_train, make_user
+from tests.demo.models import Line, Station
+
+pytestmark = pytest.mark.django_db
+
+
+def _pages(queryset_factory: Any, size: int) -> list[int]:
+    ids: list[int] = []
+    cursor = None
+    while True:
+        page = queryset_factory().page(cursor=cursor, size=size)
+        ids.extend(a.pk for a in page.actions)
+        cursor = page.next_cursor
+        if cursor is None:
+            return ids
+
+
+@pytest.fixture
+def world() -> dict[str, Any]:
+    rng = random.Random(7)
+    trains = [make_train() for _ in range(6)]
+    stations = [make_station() for _ in range(6)]
+    lines = [make_line() for _ in range(3)]
+    now = timezone.now()
+    verbs = ["departed", "arrived", "delayed", "closed"]
+    with actrack.batch():
+        for number in range(300):
+            actor = rng.choice([*trains, *stations, None])
+            actrack.log(
+                actor,
+                rng.choice(verbs),
+                targets=rng.sample(stations, rng.randint(0, 2)),
+                related=rng.sample([*trains, *lines], rng.randint(0, 2)),
+                level=rng.choice([10, 30, 30, 40]),
+                # Many equal timestamps: ties must be broken by id across pages.
+                timestamp=now - dt.timedelta(minutes=rng.randint(0, 60)),
+                grouping_delay=-1,
+                n=number,
+            )
+    user = make_user()
+    actrack.track(user, trains[:2], actor_only=False)
+    actrack.track(user, trains[2], verbs=["delayed"])
+    actrack.track(user, Station, verbs=["closed", "arrived"])
+    actrack.track(user, Line, actor_only=False)
+    actrack.track(user, stations[0], actor_only=False, verbs=["departed"])
+    return {"user": user, "trains": trains, "stations": stations}
+
+
+def test_fanout_pages_equal_the_plain_feed(world: dict[str, Any]) -> None:
+    user = world["user"]
+    expected = [a.pk for a in user.actions.feed()]
+    assert len(expected) > 60
+    assert _pages(user.actions.feed, 7) == expected
+    assert _pages(user.actions.feed, 20) == expected
+
+
+def test_filters_added_after_feed_apply_inside_every_branch(world: dict[str, Any]) -> None:
+    user = world["user"]
+
+    def filtered() -> Any:
+        return user.actions.feed().filter(verb="arrived").exclude(level=40)
+
+    expected = [a.pk for a in filtered()]
+    assert expected
+    assert _pages(filtered, 3) == expected
+    unread = [a.pk for a in user.actions.feed(unread=True)]
+    assert _pages(lambda: user.actions.feed(unread=True), 5) == unread
+
+
+def test_fanout_plan_is_used_and_falls_back_for_many_trackers(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = world["user"]
+    feed = user.actions.feed()
+    assert feedengine.page_ids_sql(feed, None, 21) is not None
+    expected = [a.pk for a in feed]
+    monkeypatch.setattr(feedengine, "MAX_FANOUT_TRACKERS", 2)
+    assert feedengine.page_ids_sql(user.actions.feed(), None, 21) is None
+    assert _pages(user.actions.feed, 20) == expected
+
+
+def test_tracked_by_and_temp_trackers_page_through_the_engine(world: dict[str, Any]) -> None:
+    from actrack.models import TempTracker
+
+    tracker = TempTracker(world["user"], world["stations"][1], actor_only=False)
+    expected = [a.pk for a in Action.objects.tracked_by(tracker).newest_first()]
+    assert expected
+    assert _pages(lambda: Action.objects.tracked_by(tracker), 4) == expected
+
+
+@pytest.mark.parametrize("tracked", [1, 20, 100])
+def test_a_feed_page_is_two_queries_whatever_the_trackers(
+    tracked: int, count_queries: Any
+) -> None:
+    user = make_user()
+    trains = [make_train() for _ in range(tracked)]
+    with actrack.batch():
+        for number, train in enumerate(trains * 2):
+            actrack.log(train, "departed", grouping_delay=-1, n=number)
+    actrack.track(user, trains, actor_only=False)
+    cursor = None
+    for _ in range(2):
+        with count_queries() as log:
+            page = user.actions.feed().page(cursor=cursor, size=10)
+        assert len(log) == 2  # the user's trackers, then the page
+        assert len(page.actions) == min(10, 2 * tracked)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+
+
+def _explain(queryset: Any) -> dict[str, Any]:
+    from django.db.models.expressions import RawSQL
+
+    sql = feedengine.page_ids_sql(queryset, None, 21)
+    assert sql is not None
+    final = Action.objects.filter(pk__in=RawSQL(*sql)).newest_first()[:21]
+    query, params = final.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {query}", params)
+        raw = cursor.fetchone()[0]  # psycopg decodes json columns itself
+        plan: dict[str, Any] = (json.loads(raw) if isinstance(raw, str) else raw)[0]
+    return plan
+
+
+def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [plan]
+    for child in plan.get("Plans", []):
+        found.extend(_nodes(child))
+    return found
+
+
+@pytest.mark.django_db(transaction=True)
+def test_postgresql_plan_uses_the_feed_indexes_with_bounded_buffers() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("EXPLAIN (ANALYZE, BUFFERS) is PostgreSQL's")
+    busy = [make_train() for _ in range(20)]
+    stations = [make_station() for _ in range(20)]
+    with actrack.batch():
+        for number in range(20_000):
+            actrack.log(
+                busy[number % 20],
+                "departed",
+                targets=stations[number % 20],
+                grouping_delay=-1,
+            )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    quiet_user, dense_user = make_user(), make_user()
+    quiet = [make_train() for _ in range(50)]  # followed, never acting
+    actrack.track(quiet_user, quiet, actor_only=False)
+    actrack.track(dense_user, busy[:5], actor_only=False)
+
+    quiet_plan = _explain(quiet_user.actions.feed())["Plan"]
+    dense_plan = _explain(dense_user.actions.feed())["Plan"]
+    for plan in (quiet_plan, dense_plan):
+        seq = [n.get("Relation Name") for n in _nodes(plan) if n["Node Type"] == "Seq Scan"]
+        # The busy tables are only ever reached through indexes.
+        assert not {"actrack_action", "actrack_action_targets"} & set(seq), seq
+        indexes = {node.get("Index Name") for node in _nodes(plan)}
+        assert {"actrack_action_actor", "actrack_target_feed"} <= indexes
+    # A few buffers per tracker and role, however busy the table is.
+    for plan, trackers in ((quiet_plan, 50), (dense_plan, 5)):
+        buffers = plan["Shared Hit Blocks"] + plan.get("Shared Read Blocks", 0)
+        assert buffers <= trackers * 3 * 4 + 60, buffers
+    assert dense_plan["Actual Rows"] == 21
