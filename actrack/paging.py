@@ -13,7 +13,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db.models import Q
+from django.utils import timezone
 
 if TYPE_CHECKING:
     from actrack.models import Action
@@ -53,7 +55,7 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
         number = int(pk)
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidCursor("Malformed cursor.") from exc
-    if number < 1:
+    if number < 1 or (settings.USE_TZ and timezone.is_naive(timestamp)):
         raise InvalidCursor("Malformed cursor.")
     return timestamp, number
 

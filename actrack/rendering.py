@@ -94,7 +94,11 @@ def link_refs(action_ids: list[int], using: str) -> dict[int, list[tuple[int, st
 
 
 def load_objects(wanted: dict[int, set[str]], using: str) -> dict[tuple[int, str], Any]:
-    """``{(content type id, key): object}``: one query per content type."""
+    """``{(content type id, key): object}``: one query per content type.
+
+    A model whose ``__str__`` follows foreign keys can list them in an
+    ``actrack_select_related`` attribute; they are loaded in the same query.
+    """
     objects: dict[tuple[int, str], Any] = {}
     for ct_id, keys in wanted.items():
         model = ContentType.objects.db_manager(using).get_for_id(ct_id).model_class()
@@ -110,7 +114,11 @@ def load_objects(wanted: dict[int, set[str]], using: str) -> dict[tuple[int, str
                 continue
         if not lookup:
             continue
-        for pk, obj in model._base_manager.using(using).in_bulk(list(lookup)).items():
+        manager = model._base_manager.using(using)
+        related = getattr(model, "actrack_select_related", None)
+        if related:
+            manager = manager.select_related(*related)
+        for pk, obj in manager.in_bulk(list(lookup)).items():
             objects[(ct_id, lookup.get(pk, str(pk)))] = obj
     return objects
 
@@ -129,10 +137,11 @@ def render_actions(
 
     hydrate(actions)
     base = dict(context or {})
+    given_unread = base.pop("unread", None)
     flags: list[bool] | None = None
     if user is not None and app_settings.TRACK_UNREAD:
-        if "unread" in base:
-            flags = align_unread(base.pop("unread"), actions)
+        if given_unread is not None:
+            flags = align_unread(given_unread, actions)
         else:
             flags = unread_flags(user, actions)
             if app_settings.AUTO_READ and any(flags):

@@ -74,6 +74,9 @@ class Journey(models.Model):
     )
     departure = models.DateTimeField(_("departure"), null=True, blank=True)
 
+    #: __str__ names the train and both stations: load them with the journey.
+    actrack_select_related = ("train", "origin", "destination")
+
     class Meta:
         verbose_name = _("journey")
         verbose_name_plural = _("journeys")

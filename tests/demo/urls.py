@@ -1,9 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import TemplateView
+
+from tests.demo.views import HomeView
 
 urlpatterns = [
-    path("", TemplateView.as_view(template_name="demo/home.html"), name="home"),
+    path("", HomeView.as_view(), name="home"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("activity/", include("actrack_dashboard.urls")),
     path("admin/", admin.site.urls),
 ]

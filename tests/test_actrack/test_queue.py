@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.core.asgi import get_asgi_application
 from django.db import transaction
 from django.db.models import QuerySet
@@ -99,11 +99,33 @@ async def _asgi_get(url: str) -> tuple[int, bytes]:
     return status, body
 
 
+def _run(coroutine_function: Any, *args: Any) -> Any:
+    """Run a coroutine on a fresh event loop in its own thread, like an ASGI server.
+
+    (Another loop may be running in this thread, e.g. Playwright's.)
+    """
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            results.append(asyncio.run(coroutine_function(*args)))
+        except BaseException as exc:  # re-raised below
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(timeout=60)
+    if errors:
+        raise errors[0]
+    return results[0]
+
+
 @pytest.mark.django_db(transaction=True)
 @override_settings(ROOT_URLCONF=URLS)
 def test_asgi_request_queues_until_the_response_ends() -> None:
     station = make_station()
-    status, body = async_to_sync(_asgi_get)(f"/log-three/?station={station.pk}")
+    status, body = _run(_asgi_get, f"/log-three/?station={station.pk}")
     assert status == 200
     assert json.loads(body) == {"saved_during_view": 0}
     assert [a.data["number"] for a in Action.objects.order_by("pk")] == [0, 1, 2]
@@ -113,7 +135,7 @@ def test_asgi_request_queues_until_the_response_ends() -> None:
 @override_settings(ROOT_URLCONF=URLS)
 def test_async_view_queues_through_sync_to_async() -> None:
     station = make_station()
-    status, body = async_to_sync(_asgi_get)(f"/async-log/?station={station.pk}")
+    status, body = _run(_asgi_get, f"/async-log/?station={station.pk}")
     assert status == 200
     assert json.loads(body) == {"saved_during_view": 0}
     assert Action.objects.count() == 2
@@ -132,7 +154,7 @@ def test_concurrent_asgi_requests_keep_their_own_queues() -> None:
             )
         )
 
-    results = async_to_sync(both)()
+    results = _run(both)
     assert [status for status, _ in results] == [200, 200]
     assert Action.objects.as_actor(first).count() == 3
     assert Action.objects.as_actor(second).count() == 3

@@ -27,7 +27,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 import actrack
-from actrack.models import Action, DeletedItem, Tracker
+from actrack.models import Action, DeletedItem, ReadMark, Tracker
 from tests.demo.models import Journey, Line, Note, Station, Ticket, Train
 
 # --- the cast -------------------------------------------------------------------------------
@@ -459,7 +459,26 @@ def create_trackers(railway: Railway, users: dict[str, Any]) -> int:
     track(users["grace"], [trains["Night Owl"], stations["Porthaven Harbour"]], actor_only=False)
     track(users["hugo"], Station, verbs=["reported a fault", "closed"], actor_only=False)
     track(users["hugo"], list(lines.values()), verbs=["cancelled"], actor_only=False)
+    backdate_trackers(users)
     return Tracker.objects.count()
+
+
+def backdate_trackers(users: dict[str, Any]) -> None:
+    """The users have followed these things since before the history starts.
+
+    Only actions logged after a tracker was created can be unread, so without
+    this the whole history would read as already seen. Everything older than
+    two days is marked read, as if each user had caught up until then.
+    """
+    first = Action.objects.order_by("timestamp").values_list("timestamp", flat=True).first()
+    if first is None:
+        return
+    Tracker.objects.update(created=first - dt.timedelta(days=1))
+    seen = Action.objects.filter(timestamp__lt=timezone.now() - dt.timedelta(days=2))
+    last_seen = seen.order_by("-pk").values_list("pk", flat=True).first() or 0
+    ReadMark.objects.bulk_create(
+        [ReadMark(user=user, last_read_id=last_seen) for user in users.values()]
+    )
 
 
 def delete_items() -> tuple[str, int, str]:
@@ -478,13 +497,7 @@ def delete_demo_data() -> None:
     with transaction.atomic():
         Action.objects.all().delete()
         Tracker.objects.all().delete()
-        # Tickets go without signals: actrack's pre_delete receiver for models connected
-        # with use_del_items=False fails on SQLite ("ORDER BY not allowed in subqueries
-        # of compound statements"), and with no action or tracker left it has nothing
-        # to do anyway.
-        tickets = Ticket.objects.all()
-        tickets._raw_delete(tickets.db)
-        for model in (Journey, Train, Line, Station, Note):
+        for model in (Ticket, Journey, Train, Line, Station, Note):
             model._default_manager.all().delete()
         get_user_model()._default_manager.filter(username__in=USERS).delete()
         DeletedItem.objects.all().delete()
