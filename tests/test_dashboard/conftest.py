@@ -1,0 +1,115 @@
+"""Fixtures of the dashboard tests: a user with a small feed, HTMX requests, the browser."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+import actrack
+from actrack.models import Action, Tracker
+from tests.conftest import make_station, make_train, make_user
+from tests.demo.models import Station, Train
+
+# Playwright's sync API runs an event loop in the test thread; live_server tests
+# touch the database from it.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """Drive Debian's Chromium; never a browser downloaded by Playwright."""
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def base_url() -> str | None:
+    """Replaces pytest-playwright's fallback ``base_url`` fixture.
+
+    Without pytest-base-url, pytest-playwright 0.10 defines it as a method of a
+    plugin class, which pytest 9 deprecates with a warning (an error under
+    ``-W error``). The tests build full URLs from ``live_server.url``.
+    """
+    return None
+
+
+def log(actor: Any, verb: str, **kwargs: Any) -> Action:
+    """Log and return the saved action (no grouping)."""
+    kwargs.setdefault("grouping_delay", -1)
+    action = actrack.log(actor, verb, **kwargs)
+    assert action is not None
+    return action
+
+
+def backdate_trackers(user: Any, days: int = 30) -> None:
+    """Make ``user``'s trackers older than the actions logged after (so those are unread)."""
+    Tracker.objects.filter(user=user).update(created=timezone.now() - dt.timedelta(days=days))
+
+
+def follow(user: Any, obj: Any, **kwargs: Any) -> None:
+    kwargs.setdefault("actor_only", False)
+    actrack.track(user, obj, **kwargs)
+    backdate_trackers(user)
+
+
+@dataclass
+class Scene:
+    """alice follows the train Seagull; bob follows the station Ashbury."""
+
+    alice: Any
+    bob: Any
+    train: Train
+    station: Station
+    alice_actions: list[Action]
+    bob_actions: list[Action]
+
+
+@pytest.fixture
+def scene(db: Any) -> Scene:
+    alice, bob = make_user("alice"), make_user("bob")
+    train, station = make_train("Seagull"), make_station("Ashbury")
+    follow(alice, train)
+    follow(bob, station)
+    alice_actions = [
+        log(train, "departed", level=actrack.level.INFO),
+        log(train, "was delayed", level=actrack.level.WARNING, minutes=5),
+        log(train, "arrived", level=actrack.level.INFO),
+    ]
+    bob_actions = [log(None, "closed", targets=station, level=actrack.level.WARNING)]
+    return Scene(alice, bob, train, station, alice_actions, bob_actions)
+
+
+@pytest.fixture
+def alice_client(scene: Scene) -> Client:
+    client = Client()
+    client.force_login(scene.alice)
+    return client
+
+
+def hx(**headers: str) -> dict[str, str]:
+    """Headers of an HTMX request (``target`` becomes ``HX-Target``)."""
+    result = {"HX-Request": "true"}
+    if "target" in headers:
+        result["HX-Target"] = headers.pop("target")
+    result.update(headers)
+    return result
+
+
+__all__ = ["Scene", "backdate_trackers", "follow", "hx", "log", "make_station", "make_train"]
