@@ -184,13 +184,77 @@ def unread_queryset(queryset: QS, user: Any) -> QS:
 
 
 def unread_count(user: Any, *, cap: int | None = None, using: str | None = None) -> int:
-    """How many actions are unread for ``user`` (at most ``cap`` when given)."""
+    """How many actions are unread for ``user`` (at most ``cap`` when given): one query.
+
+    The statement starts from the user's tracker rows and reaches the actions
+    through the per-object indexes (one branch per role and tracker kind),
+    so its cost follows the user's trackers and recent activity, not the
+    size of the table.
+    """
     from actrack.models import Action
 
-    qs = unread_queryset(Action.objects.using(using or "default").all(), user).order_by()
+    if not app_settings.TRACK_UNREAD or user is None or user.pk is None:
+        return 0
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 0):
+        raise ValueError(f"cap must be a non-negative integer, got {cap!r}")
+    db = using or router.db_for_read(Action) or "default"
+    sql, params = _unread_count_sql(user, connections[db], cap)
+    with connections[db].cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _unread_count_sql(user: Any, connection: Any, cap: int | None) -> tuple[str, list[Any]]:
+    from actrack.models import Action, ActionRelated, ActionTarget, ReadAction, ReadMark, Tracker
+
+    q = connection.ops.quote_name
+    action, tracker = q(Action._meta.db_table), q(Tracker._meta.db_table)
+    own_ct, own_key = _user_ref(user)
+    if connection.vendor == "postgresql":
+        verbs_ok = "(t.verbs = '[]'::jsonb OR t.verbs ? a.verb)"
+    else:
+        verbs_ok = (
+            "(t.verbs = '[]' OR EXISTS (SELECT 1 FROM json_each(t.verbs) AS v "
+            "WHERE v.value = a.verb))"
+        )
+    common = (
+        f"t.user_id = %s AND a.timestamp > t.created AND a.level >= %s AND a.id > %s "
+        f"AND {verbs_ok} AND NOT EXISTS (SELECT 1 FROM {q(ReadAction._meta.db_table)} r "
+        f"WHERE r.user_id = %s AND r.action_id = a.id)"
+    )
+    mark = (
+        f"COALESCE((SELECT m.last_read_id FROM {q(ReadMark._meta.db_table)} m "
+        f"WHERE m.user_id = %s), 0)"
+    )
+    common = common.replace("a.id > %s", f"a.id > {mark}")
+    common_params = [user.pk, app_settings.READABLE_LEVEL, user.pk, user.pk]
+    not_own = "NOT (a.actor_ct_id = %s AND a.actor_key = %s AND a.actor_key IS NOT NULL)"
+    branches: list[str] = []
+    params: list[Any] = []
+    for keyed in (True, False):
+        key_match = "AND a.actor_key = t.tracked_key" if keyed else ""
+        kind = "t.tracked_key <> ''" if keyed else "t.tracked_key = ''"
+        # As actor: an own action only matches a tracker of the user itself.
+        branches.append(
+            f"SELECT a.id FROM {tracker} t JOIN {action} a ON a.actor_ct_id = t.tracked_ct_id "
+            f"{key_match} WHERE {kind} AND {common}"
+        )
+        params += common_params
+        for link_model in (ActionTarget, ActionRelated):
+            link = q(link_model._meta.db_table)
+            link_key = "AND l.obj_key = t.tracked_key" if keyed else ""
+            branches.append(
+                f"SELECT a.id FROM {tracker} t JOIN {link} l ON l.obj_ct_id = t.tracked_ct_id "
+                f"{link_key} JOIN {action} a ON a.id = l.action_id "
+                f"WHERE {kind} AND NOT t.actor_only AND {not_own} AND {common}"
+            )
+            params += [own_ct, own_key, *common_params]
+    union = " UNION ".join(branches)
+    limit = " LIMIT %s" if cap is not None else ""
     if cap is not None:
-        return qs.values("pk")[:cap].count()
-    return qs.count()
+        params.append(cap)
+    return f"SELECT COUNT(*) FROM ({union}{limit}) AS unread", params
 
 
 def align_unread(given: Any, actions: Sequence[Action]) -> list[bool]:

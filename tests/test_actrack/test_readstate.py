@@ -158,7 +158,7 @@ def test_unread_count_and_unread_feed(follower: Any, count_queries: Any) -> None
     with count_queries() as log:
         unread_count(follower)
     assert log.writes() == []
-    assert len(log) <= 2  # the user's trackers, then one capped count
+    assert len(log) == 1
 
 
 def test_mark_all_read_is_one_statement_whatever_the_backlog(
