@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,47 @@ from django.test.utils import CaptureQueriesContext
 from tests.demo.models import Journey, Line, Note, Station, Ticket, Train
 
 _counter = itertools.count(1)
+
+# Browser tests (tests/*/test_browser.py). Playwright's sync API runs an event
+# loop in the test thread, and live_server tests touch the database from it.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _patient_browser_expectations() -> None:
+    """CI runs two test workers on two cores: give pages time before failing."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=20_000)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """Drive Debian's Chromium (installed by make test); never a downloaded browser."""
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def base_url() -> str | None:
+    """Replaces pytest-playwright's fallback ``base_url`` fixture.
+
+    Without pytest-base-url, pytest-playwright 0.10 defines it as a method of a
+    plugin class, which pytest 9 deprecates with a warning (an error under
+    ``-W error``). The tests build full URLs from ``live_server.url``.
+    """
+    return None
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,6 @@ non-staff clients, and the browser."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,37 +17,7 @@ from actrack.models import Action, DeletedItem
 from tests.conftest import make_note, make_station, make_train, make_user
 from tests.demo.models import Note, Station, Train
 
-# Playwright's sync API runs an event loop in the test thread; live_server tests
-# touch the database from it.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 XSS = '<script>alert("x")</script>'
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    """Drive Debian's Chromium; never a browser downloaded by Playwright."""
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
-
-
-@pytest.fixture(scope="session")
-def base_url() -> str | None:
-    """Replaces pytest-playwright's fallback ``base_url`` fixture, which pytest 9
-    deprecates with a warning (an error under ``-W error``). Tests use
-    ``live_server.url``."""
-    return None
 
 
 def log(actor: Any, verb: str, **kwargs: Any) -> Action:

@@ -106,8 +106,9 @@ def test_objects_link_to_their_admin_pages_where_registered(
     html = staff_client.get(CHANGELIST).content.decode()
     alice_url = reverse("admin:auth_user_change", args=[history.alice.pk])
     assert f'<a href="{alice_url}">alice</a>' in html
-    # Trains and stations have no admin on the default site: plain names.
-    assert "<dd>Seagull</dd>" in html
+    # The demo registers its models (tests/demo/admin.py): trains link too.
+    train_url = reverse("admin:demo_train_change", args=[history.seagull.pk])
+    assert f'<a href="{train_url}">Seagull</a>' in html
 
 
 def test_deleted_items_show_their_description_marked_as_deleted(

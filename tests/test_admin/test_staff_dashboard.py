@@ -10,6 +10,7 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 from django.utils import timezone
+from django.utils.html import strip_tags
 
 import actrack
 from actrack.models import Action, DeletedItem, Tracker
@@ -266,7 +267,7 @@ def test_counts_per_day_top_verbs_and_top_actors(db: Any, staff_client: Client) 
         ("closed", 1),
     ]
     actors = response.context["top_actors"]
-    assert [(str(r.label), r.count) for r in actors] == [("Seagull", 6), ("Ashbury", 1)]
+    assert [(strip_tags(r.label), r.count) for r in actors] == [("Seagull", 6), ("Ashbury", 1)]
     assert actors[0].url.startswith("/admin/actrack/action/?object_ct=")
 
 
@@ -280,11 +281,14 @@ def test_top_actors_come_from_the_latest_actions_when_the_window_is_busy(
     for hours in range(3):
         log(owl, "departed", timestamp=now - dt.timedelta(hours=hours))
     response = staff_client.get(URL)
-    assert [str(r.label) for r in response.context["top_actors"]] == ["Seagull", "Night Owl"]
+    assert [strip_tags(r.label) for r in response.context["top_actors"]] == [
+        "Seagull",
+        "Night Owl",
+    ]
     assert not response.context["actors_sampled"]
     monkeypatch.setattr(StaffDashboardView, "actor_sample", 4)
     response = staff_client.get(URL)
-    assert [(str(r.label), r.count) for r in response.context["top_actors"]] == [
+    assert [(strip_tags(r.label), r.count) for r in response.context["top_actors"]] == [
         ("Night Owl", 3),
         ("Seagull", 1),
     ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,39 +14,6 @@ import actrack
 from actrack.models import Action, Tracker
 from tests.conftest import make_station, make_train, make_user
 from tests.demo.models import Station, Train
-
-# Playwright's sync API runs an event loop in the test thread; live_server tests
-# touch the database from it.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    """Drive Debian's Chromium; never a browser downloaded by Playwright."""
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
-
-
-@pytest.fixture(scope="session")
-def base_url() -> str | None:
-    """Replaces pytest-playwright's fallback ``base_url`` fixture.
-
-    Without pytest-base-url, pytest-playwright 0.10 defines it as a method of a
-    plugin class, which pytest 9 deprecates with a warning (an error under
-    ``-W error``). The tests build full URLs from ``live_server.url``.
-    """
-    return None
 
 
 def log(actor: Any, verb: str, **kwargs: Any) -> Action:
