@@ -159,3 +159,39 @@ def test_bad_tracking_input_is_rejected_and_changes_nothing(call: Any, error: ty
         call(user, train)
     assert list(Tracker.objects.values_list("verbs", flat=True)) == [["kept"]]
     assert not Action.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_tracking_of_the_same_object_makes_one_tracker() -> None:
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL; SQLite serialises whole transactions")
+    user, train = make_user(), make_train()
+    workers = 8
+    barrier = threading.Barrier(workers)
+    errors: list[BaseException] = []
+
+    def follow(number: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            with transaction.atomic():
+                actrack.track(user, [train, Station], verbs=[f"v{number}"], actor_only=False)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=follow, args=(n,)) for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    trackers = list(Tracker.objects.filter(user=user))
+    assert len(trackers) == 2  # one for the train, one for the model
+    assert {t.tracked for t in trackers} == {train, Station}
+    # The last writer wins, whole: each tracker has exactly one writer's verbs.
+    assert all(len(t.verbs) == 1 and t.verbs[0].startswith("v") for t in trackers)
