@@ -161,8 +161,21 @@ class _ActionDisplay(_ModelAdmin):
         )
 
 
+class ReadOnlyAdminMixin(_ModelAdmin):
+    """No adding, changing or deleting: history is shown, never edited here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Action)
-class ActionAdmin(BoundedAdmin, _ActionDisplay, admin.ModelAdmin):
+class ActionAdmin(ReadOnlyAdminMixin, BoundedAdmin, _ActionDisplay, admin.ModelAdmin):
     """Read-only: actions are history. Nobody adds, changes or deletes them here.
 
     Deleting is refused too (also for superusers): it would rewrite the audit
@@ -221,15 +234,6 @@ class ActionAdmin(BoundedAdmin, _ActionDisplay, admin.ModelAdmin):
         if obj is not None:
             obj.__dict__[LINKS] = ObjectLinks(self.admin_site, request)
         return obj
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # -- trackers -----------------------------------------------------------------------------
@@ -308,7 +312,7 @@ class TrackerAdmin(BoundedAdmin, admin.ModelAdmin):
 
 
 @admin.register(DeletedItem)
-class DeletedItemAdmin(ActivityLinkMixin, BoundedAdmin, admin.ModelAdmin):
+class DeletedItemAdmin(ReadOnlyAdminMixin, ActivityLinkMixin, BoundedAdmin, admin.ModelAdmin):
     """What remains of deleted objects: read-only, like the actions that refer to them."""
 
     list_display = ("description", "type_name", "object_key", "deleted_at")
@@ -327,15 +331,6 @@ class DeletedItemAdmin(ActivityLinkMixin, BoundedAdmin, admin.ModelAdmin):
     readonly_fields = fields
     #: How many of the actions referring to an item its page shows.
     actions_shown = 20
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("type"))
     def type_name(self, obj: DeletedItem) -> str:

@@ -95,6 +95,16 @@ def make_note(text: str | None = None) -> Note:
     return Note.objects.create(text=text or f"note {next(_counter)}")
 
 
+def log(actor: Any, verb: str = "did", **kwargs: Any) -> Any:
+    """Log at once (no grouping unless asked) and return the saved action."""
+    import actrack
+
+    kwargs.setdefault("grouping_delay", -1)
+    action = actrack.log(actor, verb, **kwargs)
+    assert action is not None
+    return action
+
+
 class QueryLog:
     """Queries captured on the default connection, without transaction statements."""
 

@@ -11,17 +11,11 @@ from django.test.utils import isolate_apps
 
 import actrack
 from actrack.accessors import ActionsDescriptor
-from actrack.models import Action
+from tests.conftest import log as _log
 from tests.conftest import make_line, make_note, make_station, make_train, make_user
 from tests.demo.models import Line, Note, Station, Train
 
 pytestmark = pytest.mark.django_db
-
-
-def _log(actor: Any, verb: str, **kwargs: Any) -> Action:
-    action = actrack.log(actor, verb, grouping_delay=-1, **kwargs)
-    assert action is not None
-    return action
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from django.db.models.signals import pre_delete
 import actrack
 from actrack.deletion import get_del_item
 from actrack.models import Action, ActionRelated, ActionTarget, DeletedItem, Tracker
+from tests.conftest import log as _log
 from tests.conftest import (
     make_journey,
     make_line,
@@ -23,12 +24,6 @@ from tests.conftest import (
 from tests.demo.models import Journey, Station, Train
 
 pytestmark = pytest.mark.django_db
-
-
-def _log(actor: Any, verb: str = "did", **kwargs: Any) -> Action:
-    action = actrack.log(actor, verb, grouping_delay=-1, **kwargs)
-    assert action is not None
-    return action
 
 
 def test_deleted_actor_target_and_related_become_one_deleted_item() -> None:

@@ -11,17 +11,11 @@ from django.utils import timezone
 
 import actrack
 from actrack.models import Action, TempTracker
+from tests.conftest import log as _log
 from tests.conftest import make_line, make_station, make_train, make_user
 from tests.demo.models import Station, Train
 
 pytestmark = pytest.mark.django_db
-
-
-def _log(actor: Any, verb: str, **kwargs: Any) -> Action:
-    kwargs.setdefault("grouping_delay", -1)
-    action = actrack.log(actor, verb, **kwargs)
-    assert action is not None
-    return action
 
 
 def test_actor_only_tracker_matches_actions_of_the_object_as_actor() -> None:

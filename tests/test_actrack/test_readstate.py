@@ -13,17 +13,11 @@ from django.utils import timezone
 import actrack
 from actrack.models import Action, ReadAction, ReadMark
 from actrack.readstate import mark_all_read, unread_count
+from tests.conftest import log as _log
 from tests.conftest import make_station, make_train, make_user
 from tests.demo.models import Station, Train
 
 pytestmark = pytest.mark.django_db
-
-
-def _log(actor: Any, verb: str = "departed", **kwargs: Any) -> Action:
-    kwargs.setdefault("grouping_delay", -1)
-    action = actrack.log(actor, verb, **kwargs)
-    assert action is not None
-    return action
 
 
 def _later(minutes: int = 1) -> dt.datetime:

@@ -14,18 +14,10 @@ from django.utils import timezone
 
 import actrack
 from actrack.models import Action, DeletedItem
-from tests.conftest import make_note, make_station, make_train, make_user
+from tests.conftest import log, make_note, make_station, make_train, make_user
 from tests.demo.models import Note, Station, Train
 
 XSS = '<script>alert("x")</script>'
-
-
-def log(actor: Any, verb: str, **kwargs: Any) -> Action:
-    """Log and return the saved action (no grouping)."""
-    kwargs.setdefault("grouping_delay", -1)
-    action = actrack.log(actor, verb, **kwargs)
-    assert action is not None
-    return action
 
 
 def ids(response: Any) -> list[int]:

@@ -12,16 +12,8 @@ from django.utils import timezone
 
 import actrack
 from actrack.models import Action, Tracker
-from tests.conftest import make_station, make_train, make_user
+from tests.conftest import log, make_station, make_train, make_user
 from tests.demo.models import Station, Train
-
-
-def log(actor: Any, verb: str, **kwargs: Any) -> Action:
-    """Log and return the saved action (no grouping)."""
-    kwargs.setdefault("grouping_delay", -1)
-    action = actrack.log(actor, verb, **kwargs)
-    assert action is not None
-    return action
 
 
 def backdate_trackers(user: Any, days: int = 30) -> None:
