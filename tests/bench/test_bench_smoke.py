@@ -1,0 +1,117 @@
+"""The benchmark command runs end to end at a tiny size and measures real work.
+
+It runs ``actrack_bench`` in a subprocess (the benchmark site has its own
+settings, with django-activity-stream installed) on a throwaway SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip(
+    "actstream",
+    reason="django-activity-stream is not installed (it is in the test and bench groups)",
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SECTIONS = [
+    "## SQLite: size XS (2,000 actions)",
+    "### Machine",
+    "### Dataset and loading",
+    "### Results",
+    "### Feed page 1 per user type",
+    "### Queries for a rendered feed page (dense user)",
+    "### Goals",
+    "### Where actrack loses",
+    "### Notes",
+]
+OPERATIONS = [
+    "feed page 1 (ids)",
+    "feed page 1 rendered",
+    "feed page 10 (cursor; actstream OFFSET 180)",
+    "feed page 50 (cursor; actstream OFFSET 980)",
+    "object stream page 1 (ids)",
+    "unread count (cap 100)",
+    "mark all read",
+    "log() one action (outside a batch)",
+    "track one object",
+    "untrack one object",
+    "delete an object with 200 references",
+]
+USER_TYPES = ["dense", "sparse", "quiet", "heavy", "whole-model", "verb-filtered", "none"]
+
+
+def table_rows(report: str, heading: str) -> dict[str, list[str]]:
+    """The rows of the table under ``heading``, by first cell."""
+    block = report.split(heading, 1)[1].split("\n### ", 1)[0]
+    rows = {}
+    for line in block.splitlines():
+        if line.startswith("| ") and not line.startswith("| ---"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            rows[cells[0]] = cells
+    return rows
+
+
+@pytest.mark.bench
+def test_bench_command_reports_every_operation(tmp_path: Path) -> None:
+    output = tmp_path / "benchmarks.md"
+    command = [
+        sys.executable,
+        "manage.py",
+        "actrack_bench",
+        "--db",
+        "sqlite",
+        "--size",
+        "XS",
+        "--users",
+        "1",
+        "--repeat",
+        "1",
+        "--sqlite-path",
+        str(tmp_path / "smoke_bench.sqlite3"),
+        "--output",
+        str(output),
+    ]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.bench.settings"}
+    done = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    report = output.read_text()
+    assert report.startswith("# Benchmarks: actrack and django-activity-stream")
+    assert done.stdout.strip() in report
+    positions = [report.find(section) for section in SECTIONS]
+    assert -1 not in positions, [s for s, p in zip(SECTIONS, positions, strict=True) if p < 0]
+    assert positions == sorted(positions)
+
+    machine = table_rows(report, "### Machine")
+    for fact in ("CPU", "RAM", "Python", "Django", "django-activity-stream", "Database"):
+        assert machine[fact][1], fact
+
+    results = table_rows(report, "### Results")
+    for operation in OPERATIONS:
+        assert operation in results, operation
+        row = results[operation]
+        assert re.fullmatch(r"[\d.,]+", row[2]), row  # actrack p50, in ms
+        assert row[5] not in ("", "-"), row  # actrack queries
+    # a ratio against actstream, bold when actrack is slower
+    assert re.fullmatch(r"(\*\*)?[\d.,]+x(\*\*)?", results["feed page 1 (ids)"][10])
+    assert results["unread count (cap 100)"][6] == "n/a"  # actstream has no read state
+
+    feeds = table_rows(report, "### Feed page 1 per user type")
+    assert set(USER_TYPES) | {"ordinary"} <= set(feeds)
+    dense_items = feeds["dense"][3]  # "actrack / actstream" items on page 1
+    actrack_items, actstream_items = (int(n) for n in dense_items.split(" / "))
+    assert actrack_items == 20 and actstream_items == 20
+    assert feeds["none"][3] == "0 / 0"
+
+    goals = table_rows(report, "### Goals")
+    assert any(goal.startswith("bulk logging") for goal in goals)

@@ -1,0 +1,156 @@
+"""Timing and query counting, one library against the other, interleaved.
+
+Each comparison runs both callables once with queries captured (the warm-up,
+which also gives the query count), then alternates timed calls: actrack,
+actstream, actrack, actstream... with the garbage collector off. Times come
+from ``time.perf_counter``; queries are counted with Django's
+``CaptureQueriesContext`` outside the timed calls only, leaving out
+transaction control (``SAVEPOINT``/``RELEASE``/``BEGIN``/``COMMIT``).
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+CONTROL = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT", "BEGIN", "COMMIT")
+
+LIBRARIES = ("actrack", "actstream")
+
+
+@dataclass
+class Series:
+    """Samples of one operation for one library: milliseconds and queries per call."""
+
+    ms: list[float] = field(default_factory=list)
+    queries: list[int] = field(default_factory=list)
+
+    def extend(self, other: Series) -> None:
+        self.ms.extend(other.ms)
+        self.queries.extend(other.queries)
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.ms)
+
+    @property
+    def p95(self) -> float:
+        ordered = sorted(self.ms)
+        return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+    @property
+    def max(self) -> float:
+        return max(self.ms)
+
+    def query_range(self) -> str:
+        if not self.queries:
+            return "-"
+        low, high = min(self.queries), max(self.queries)
+        return str(low) if low == high else f"{low}-{high}"
+
+
+def queries_of(context: CaptureQueriesContext) -> int:
+    return sum(
+        1 for q in context.captured_queries if not q["sql"].lstrip().upper().startswith(CONTROL)
+    )
+
+
+def captured(fn: Callable[[], Any]) -> tuple[Any, int, float]:
+    """``(result, queries, ms)`` of one call, queries captured."""
+    with CaptureQueriesContext(connection) as context:
+        started = time.perf_counter()
+        result = fn()
+        elapsed = (time.perf_counter() - started) * 1000
+    return result, queries_of(context), elapsed
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    fn()
+    return (time.perf_counter() - started) * 1000
+
+
+@dataclass
+class Comparison:
+    """Both libraries' series for one operation on one subject (user or object)."""
+
+    actrack: Series = field(default_factory=Series)
+    actstream: Series = field(default_factory=Series)
+    results: dict[str, Any] = field(default_factory=dict)  # warm-up results, by library
+
+    def series(self, library: str) -> Series:
+        return self.actrack if library == "actrack" else self.actstream
+
+
+def compare(
+    actrack_fn: Callable[[], Any],
+    actstream_fn: Callable[[], Any] | None,
+    *,
+    repeat: int,
+    budget_ms: float,
+) -> Comparison:
+    """Warm up both (counting queries), then time ``repeat`` interleaved pairs.
+
+    Slow operations get fewer repeats (at least one), so that one pathological
+    plan cannot take the whole run: ``budget_ms`` bounds each subject's
+    timed calls.
+    """
+    comparison = Comparison()
+    fns = {"actrack": actrack_fn, "actstream": actstream_fn}
+    warm = 0.0
+    for library, fn in fns.items():
+        if fn is None:
+            continue
+        result, queries, ms = captured(fn)
+        comparison.results[library] = result
+        comparison.series(library).queries.append(queries)
+        warm += ms
+    rounds = max(1, min(repeat, int(budget_ms / max(warm, 0.001))))
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(rounds):
+            for library, fn in fns.items():
+                if fn is not None:
+                    comparison.series(library).ms.append(_timed(fn))
+    finally:
+        gc.enable()
+    return comparison
+
+
+def pair(
+    actrack_fn: Callable[[], Any], actstream_fn: Callable[[], Any] | None, *, count: bool
+) -> Comparison:
+    """Run each callable once: counting its queries (``count``) or timing it, not both.
+
+    For writes that cannot be repeated on the same subject (a deletion, a
+    first ``track``): call it on one subject to count, on others to time.
+    """
+    comparison = Comparison()
+    fns = {"actrack": actrack_fn, "actstream": actstream_fn}
+    gc.collect()
+    gc.disable()
+    try:
+        for library, fn in fns.items():
+            if fn is None:
+                continue
+            series = comparison.series(library)
+            if count:
+                result, queries, _ms = captured(fn)
+                series.queries.append(queries)
+            else:
+                started = time.perf_counter()
+                result = fn()
+                series.ms.append((time.perf_counter() - started) * 1000)
+            comparison.results[library] = result
+    finally:
+        gc.enable()
+    return comparison
