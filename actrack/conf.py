@@ -26,21 +26,24 @@ DEFAULT_LEVELS: dict[str, int] = {
 KEY_COLUMN_LENGTH = 255
 
 
+#: Defaults of every key but USER_MODEL, which follows AUTH_USER_MODEL.
+DEFAULTS: dict[str, Any] = {
+    "ACTIONS_ATTR": "actions",
+    "TRACKERS_ATTR": "trackers",
+    "DEFAULT_HANDLER": "actrack.ActionHandler",
+    "TRACK_UNREAD": True,
+    "AUTO_READ": True,
+    "GROUPING_DELAY": 0,
+    # The original defaulted to 16, which rejects UUID keys (36 chars).
+    "PK_MAXLENGTH": 36,
+    "LEVELS": DEFAULT_LEVELS,
+    "DEFAULT_LEVEL": None,  # resolved to LEVELS["INFO"]
+    "READABLE_LEVEL": None,  # resolved to LEVELS["INFO"]
+}
+
+
 def _defaults() -> dict[str, Any]:
-    return {
-        "USER_MODEL": settings.AUTH_USER_MODEL,
-        "ACTIONS_ATTR": "actions",
-        "TRACKERS_ATTR": "trackers",
-        "DEFAULT_HANDLER": "actrack.ActionHandler",
-        "TRACK_UNREAD": True,
-        "AUTO_READ": True,
-        "GROUPING_DELAY": 0,
-        # The original defaulted to 16, which rejects UUID keys (36 chars).
-        "PK_MAXLENGTH": 36,
-        "LEVELS": DEFAULT_LEVELS,
-        "DEFAULT_LEVEL": None,  # resolved to LEVELS["INFO"]
-        "READABLE_LEVEL": None,  # resolved to LEVELS["INFO"]
-    }
+    return {"USER_MODEL": settings.AUTH_USER_MODEL, **DEFAULTS}
 
 
 class AppSettings:
@@ -52,10 +55,13 @@ class AppSettings:
 
     def raw(self, name: str) -> Any:
         """The value as configured (or the default), without resolution."""
-        defaults = _defaults()
-        if name not in defaults:
+        if name == "USER_MODEL":
+            default = settings.AUTH_USER_MODEL
+        elif name in DEFAULTS:
+            default = DEFAULTS[name]
+        else:
             raise AttributeError(f"Unknown actrack setting {name!r}")
-        return self.user_settings().get(name, defaults[name])
+        return self.user_settings().get(name, default)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

@@ -111,15 +111,12 @@ class ActionQuerySet(models.QuerySet["Action"]):
         return self.filter(pk__in=links.values("action_id"))
 
     def for_object(self, obj: Any) -> Self:
-        """Actions where ``obj`` is the actor, a target or a related object."""
-        from actrack.models import ActionRelated, ActionTarget
+        """Actions where ``obj`` is the actor, a target or a related object.
 
-        links = _object_filter("obj", obj)
-        return self.filter(
-            _object_filter("actor", obj)
-            | Q(pk__in=ActionTarget.objects.filter(links).values("action_id"))
-            | Q(pk__in=ActionRelated.objects.filter(links).values("action_id"))
-        )
+        It is the feed of one full tracker of ``obj``, so ``page()`` takes the
+        newest actions per role through the per-object indexes.
+        """
+        return self.tracked_by(TempTracker(None, obj, actor_only=False))
 
     def with_verbs(self, *verbs: str) -> Self:
         return self.filter(verb__in=[str(v) for v in verbs]) if verbs else self
