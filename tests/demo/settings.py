@@ -86,6 +86,16 @@ DATABASES = {
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'demo.sqlite3'}")
     )
 }
+# A second database for the multi-database tests (tests/reliability/test_multidb.py)
+# only: pytest-django creates test databases just for the aliases collected tests ask
+# for, and the demo never uses it. SQLite: in memory. PostgreSQL: its own test database
+# (test_<name>_other) on the same server; outside tests it names the default database,
+# so that anything opening every alias finds a database there.
+DATABASES["other"] = (
+    {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    else {**DATABASES["default"], "TEST": {"NAME": f"test_{DATABASES['default']['NAME']}_other"}}
+)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
