@@ -298,8 +298,9 @@ def track(
             )
         )
     update_fields = ["verbs", "last_updated"] + (["actor_only"] if actor_only is not None else [])
-    saved = Tracker.objects.using(db).bulk_create(
-        rows,
+    # Rows in key order: concurrent calls lock the same rows in the same order.
+    Tracker.objects.using(db).bulk_create(
+        sorted(rows, key=lambda row: (row.tracked_ct_id, row.tracked_key)),
         update_conflicts=True,
         unique_fields=["user", "tracked_ct", "tracked_key"],
         update_fields=update_fields,
@@ -308,7 +309,7 @@ def track(
         new = [_loggable(obj) for obj, ct, key in items if (ct, key) not in existing]
         if new:
             _log(user, "started tracking", targets=new, using=db)
-    return saved[0] if _single(to_track) else saved
+    return rows[0] if _single(to_track) else rows
 
 
 def untrack(

@@ -117,7 +117,8 @@ def mark_read(user: Any, actions: Sequence[Action], *, force: bool = False) -> l
         using = router.db_for_write(ReadAction, instance=next(iter(to_mark.values())))
         now = timezone.now()
         ReadAction.objects.using(using).bulk_create(
-            [ReadAction(user=user, action_id=pk, read_at=now) for pk in to_mark],
+            # In key order, so concurrent calls never lock in opposite orders.
+            [ReadAction(user=user, action_id=pk, read_at=now) for pk in sorted(to_mark)],
             ignore_conflicts=True,
         )
     return flags

@@ -193,13 +193,6 @@ def _hammer(rounds: int, step: Callable[[int, random.Random, int], None]) -> lis
 
 @postgres_only
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="actrack/api.py track(): the upsert's rows follow the caller's order, so two "
-    "concurrent track() calls for one user with the same objects in another order lock "
-    "the tracker rows in opposite orders: PostgreSQL reports a deadlock (fix: sort the rows "
-    "by (content type, key) before bulk_create)",
-)
 def test_concurrent_track_of_the_same_objects_in_any_order_never_deadlocks() -> None:
     hub = make_user()
     tracked: list[Any] = [make_train() for _ in range(6)] + [Station, Train]
@@ -215,12 +208,6 @@ def test_concurrent_track_of_the_same_objects_in_any_order_never_deadlocks() -> 
 
 @postgres_only
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="actrack/readstate.py mark_read(): the read rows are inserted in the caller's "
-    "order, so two concurrent bulk_mark_read_for() calls for one user with the same actions "
-    "in another order can deadlock on the unique index (fix: insert in primary key order)",
-)
 def test_concurrent_bulk_mark_read_in_any_order_never_deadlocks() -> None:
     hub = make_user()
     train = make_train()
