@@ -26,13 +26,13 @@ import actrack
 from actrack import queue as queue_module
 from actrack.models import Action, ActionRelated, ActionTarget, DeletedItem, ReadAction, Tracker
 from actrack.readstate import mark_all_read
-from tests.conftest import make_station, make_train, make_user
-from tests.demo.models import Station, Train
-from tests.reliability.asgi import (
+from tests.asgi import (
     asgi_get,
     closing_connections_after_actrack,
     run_in_loop_thread,
 )
+from tests.conftest import make_station, make_train, make_user
+from tests.demo.models import Station, Train
 
 THREADS = 8
 ACTIONS_PER_THREAD = 25

@@ -24,13 +24,13 @@ import actrack
 from actrack import queue as queue_module
 from actrack.models import Action, ActionRelated, ActionTarget, DeletedItem
 from actrack.signals import action_logged
-from tests.conftest import make_station, make_ticket, make_train
-from tests.demo.models import Station
-from tests.reliability.asgi import (
+from tests.asgi import (
     asgi_get,
     closing_connections_after_actrack,
     run_in_loop_thread,
 )
+from tests.conftest import make_station, make_ticket, make_train
+from tests.demo.models import Station
 
 URLS = "tests.reliability.views"
 FAILURES: list[str] = []

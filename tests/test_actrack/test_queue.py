@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-from django.core.asgi import get_asgi_application
 from django.db import transaction
 from django.db.models import QuerySet
 from django.test import override_settings
@@ -18,6 +15,7 @@ from django.test import override_settings
 import actrack
 from actrack import queue as queue_module
 from actrack.models import Action
+from tests.asgi import asgi_get, run_in_loop_thread
 from tests.conftest import make_station, make_train
 
 pytestmark = pytest.mark.django_db
@@ -59,73 +57,11 @@ def test_rolled_back_block_inside_a_request_discards_its_actions(client: Any) ->
 # --- ASGI requests through Django's real ASGI handler --------------------------------------
 
 
-async def _asgi_get(url: str) -> tuple[int, bytes]:
-    parts = urlsplit(url)
-    application = get_asgi_application()
-    done = asyncio.Event()
-    sent_body = False
-    messages: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent_body
-        if not sent_body:
-            sent_body = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await done.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        messages.append(message)
-        if message["type"] == "http.response.body" and not message.get("more_body"):
-            done.set()
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": parts.path,
-        "raw_path": parts.path.encode(),
-        "query_string": parts.query.encode(),
-        "root_path": "",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-    await application(scope, receive, send)
-    status = next(m["status"] for m in messages if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
-    return status, body
-
-
-def _run(coroutine_function: Any, *args: Any) -> Any:
-    """Run a coroutine on a fresh event loop in its own thread, like an ASGI server.
-
-    (Another loop may be running in this thread, e.g. Playwright's.)
-    """
-    results: list[Any] = []
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            results.append(asyncio.run(coroutine_function(*args)))
-        except BaseException as exc:  # re-raised below
-            errors.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join(timeout=60)
-    if errors:
-        raise errors[0]
-    return results[0]
-
-
 @pytest.mark.django_db(transaction=True)
 @override_settings(ROOT_URLCONF=URLS)
 def test_asgi_request_queues_until_the_response_ends() -> None:
     station = make_station()
-    status, body = _run(_asgi_get, f"/log-three/?station={station.pk}")
+    status, body = run_in_loop_thread(lambda: asgi_get(f"/log-three/?station={station.pk}"))
     assert status == 200
     assert json.loads(body) == {"saved_during_view": 0}
     assert [a.data["number"] for a in Action.objects.order_by("pk")] == [0, 1, 2]
@@ -135,7 +71,7 @@ def test_asgi_request_queues_until_the_response_ends() -> None:
 @override_settings(ROOT_URLCONF=URLS)
 def test_async_view_queues_through_sync_to_async() -> None:
     station = make_station()
-    status, body = _run(_asgi_get, f"/async-log/?station={station.pk}")
+    status, body = run_in_loop_thread(lambda: asgi_get(f"/async-log/?station={station.pk}"))
     assert status == 200
     assert json.loads(body) == {"saved_during_view": 0}
     assert Action.objects.count() == 2
@@ -149,12 +85,12 @@ def test_concurrent_asgi_requests_keep_their_own_queues() -> None:
     async def both() -> list[tuple[int, bytes]]:
         return list(
             await asyncio.gather(
-                _asgi_get(f"/log-three/?station={first.pk}"),
-                _asgi_get(f"/log-three/?station={second.pk}"),
+                asgi_get(f"/log-three/?station={first.pk}"),
+                asgi_get(f"/log-three/?station={second.pk}"),
             )
         )
 
-    results = _run(both)
+    results = run_in_loop_thread(both)
     assert [status for status, _ in results] == [200, 200]
     assert Action.objects.as_actor(first).count() == 3
     assert Action.objects.as_actor(second).count() == 3
