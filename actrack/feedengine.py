@@ -1,30 +1,35 @@
-"""Feed pages by fan-out on read: per-tracker newest-N, then merge.
+"""Feed pages by fan-out on read, in two passes over the user's trackers.
 
 A feed's tracker condition is a :class:`TrackerMatch` in the queryset's
 ``WHERE``. Iterating the queryset evaluates it as one boolean condition. A
-``page()`` instead replaces it with one branch per (role, kind of tracker,
-verb set); each branch takes, for every tracker of a ``VALUES`` list, the
-newest ``N`` matching rows through the per-object indexes
-(content type, key, timestamp, id), with every other filter of the queryset
-applied inside the branch so that no page skips a row. The union of the
-branches holds at most ``N`` rows per tracker and role; the page is its
-newest ``N``. On PostgreSQL the per-tracker scan is a ``LATERAL`` subquery,
-on SQLite a correlated ``IN`` subquery.
+``page()`` instead compiles one statement (:class:`_Statement`) that reaches
+the actions through the per-object indexes (content type, key, timestamp,
+id) of the link tables and of the actor columns:
 
-For a user with very many trackers the per-tracker scans cost more than
-walking the timeline backwards until ``N`` rows match, so above
-:data:`MAX_FANOUT_TRACKERS` the page falls back to the plain condition.
+1. heads: for every tracker and role, its newest matching row (one index
+   descent, and a primary-key lookup for the filters on the action);
+2. bound: the ``N``-th newest distinct head. At least ``N`` matching actions
+   are that new, so the page holds nothing older;
+3. page: only the trackers whose head reaches the bound are read again,
+   down to the bound; the union, without duplicates, gives the newest ``N``.
+
+Its cost follows the number of trackers (one descent each) plus the page,
+not the size of the tables or the activity of the followed objects. Every
+other filter of the queryset applies inside each scan, so a page never
+skips a row. Tracker rows travel as arrays (``unnest``) on PostgreSQL and as
+a ``VALUES`` list on SQLite, which has no ``LATERAL`` and uses correlated
+subqueries instead. The unread count uses the same statement with the
+tracker rows read from the tracker table (:func:`count_unread_sql`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db import connections
 from django.db.models import BooleanField, Expression, Q
-from django.db.models.expressions import RawSQL
 from django.db.models.lookups import Exact
 
 if TYPE_CHECKING:
@@ -36,25 +41,40 @@ if TYPE_CHECKING:
     from actrack.querysets import ActionQuerySet, TrackerLike
 
 #: Above this many trackers a page walks the timeline instead (see module docs).
-MAX_FANOUT_TRACKERS = 1000
+MAX_FANOUT_TRACKERS = 10_000
 
 # Link tables by role, with the name Action's reverse relation has in queries.
 _ROLES = (("actor", None), ("targets", "actiontarget"), ("related", "actionrelated"))
 
 
 class TrackerMatch(Expression):
-    """Boolean condition: the action matches one of ``trackers`` (see ``tracker_condition``)."""
+    """Boolean condition: the action matches one of ``trackers`` (see ``tracker_condition``).
+
+    With ``unread_for`` (a user), only what can be unread for that user
+    matches: actions newer than the matching tracker, and the user's own
+    actions only through a tracker of the user as actor.
+    """
 
     conditional = True
     output_field = BooleanField()
     where: Any = None  # the compiled condition, set by resolve_expression()
 
-    def __init__(self, trackers: Iterable[TrackerLike]) -> None:
+    def __init__(self, trackers: Iterable[TrackerLike], *, unread_for: Any = None) -> None:
         super().__init__()
         self.trackers = tuple(trackers)
+        self.unread_for = unread_for
 
     def __repr__(self) -> str:
-        return f"TrackerMatch(<{len(self.trackers)} trackers>)"
+        unread = ", unread" if self.unread_for is not None else ""
+        return f"TrackerMatch(<{len(self.trackers)} trackers>{unread})"
+
+    @property
+    def own(self) -> tuple[int, str] | None:
+        if self.unread_for is None:
+            return None
+        from actrack.readstate import user_ref
+
+        return user_ref(self.unread_for)
 
     def resolve_expression(
         self,
@@ -67,7 +87,8 @@ class TrackerMatch(Expression):
         from actrack.querysets import tracker_condition
 
         clone = self.copy()
-        condition = tracker_condition(self.trackers)
+        since = self.unread_for is not None
+        condition = tracker_condition(self.trackers, since_created=since, own_links=self.own)
         clone.where = query.build_where(condition if condition is not None else Q(pk__in=[]))
         return clone
 
@@ -98,87 +119,331 @@ def page_ids_sql(
         return None
     index, expression = match
     trackers = expression.trackers
-    if not trackers or len(trackers) > MAX_FANOUT_TRACKERS:
+    connection = connections[queryset.db]
+    if not trackers or connection.vendor not in ("postgresql", "sqlite"):
+        return None
+    if len(trackers) > MAX_FANOUT_TRACKERS:
         return None
     base = queryset.all()  # a clone: its WHERE can be changed
     del base.query.where.children[index]
-    base = base.order_by()
-    vendor = connections[queryset.db].vendor
-    if vendor not in ("postgresql", "sqlite"):
+    where = _base_where(base, connection)
+    if where is None:
         return None
-    parts: list[str] = []
-    params: list[Any] = []
-    for (role, keyed, verbs), rows in _groups(trackers).items():
-        branch = _branch(base, role, keyed, verbs, position, limit)
-        sql, branch_params = branch.query.sql_with_params()
-        values, value_params = _values(rows, keyed)
-        if vendor == "postgresql":
-            parts.append(
-                f"SELECT _x.id, _x.timestamp FROM (VALUES {values}) "
-                f"AS _t({'ct, k' if keyed else 'ct'}) CROSS JOIN LATERAL ({sql}) AS _x"
-            )
-        else:
-            columns = "column1 AS ct, column2 AS k" if keyed else "column1 AS ct"
-            table = connections[queryset.db].ops.quote_name(queryset.model._meta.db_table)
-            parts.append(
-                f"SELECT _h.id, _h.timestamp FROM (SELECT {columns} FROM (VALUES {values})) "
-                f"AS _t JOIN {table} AS _h ON _h.id IN ({sql})"
-            )
-        params += value_params + list(branch_params)
-    # The page's ids themselves, so the outer query only looks up ``limit`` keys.
-    union = " UNION ALL ".join(parts)
-    sql = (
-        f"SELECT _u.id FROM (SELECT DISTINCT _c.id, _c.timestamp FROM ({union}) AS _c) AS _u "
-        f"ORDER BY _u.timestamp DESC, _u.id DESC LIMIT %s"
+    if where is _NOTHING:
+        return "SELECT 1 WHERE 1 = 0", []
+    assert isinstance(where, tuple)
+    statement = _Statement(
+        connection,
+        where,
+        position,
+        limit,
+        own=expression.own,
+        floor=read_floor(expression.unread_for, connection),
     )
-    return sql, [*params, limit]
+    since = expression.unread_for is not None
+    return statement.sql(statement.python_relations(trackers, since))
 
 
-def _groups(
-    trackers: Iterable[TrackerLike],
-) -> dict[tuple[str, bool, tuple[str, ...]], list[tuple[int, str]]]:
-    """Trackers by (role, keyed, verbs): the rows of each branch's VALUES list."""
-    groups: dict[tuple[str, bool, tuple[str, ...]], set[tuple[int, str]]] = defaultdict(set)
-    for tracker in trackers:
-        verbs = tuple(sorted(tracker.verbs or ()))
-        keyed = bool(tracker.tracked_key)
-        row = (tracker.tracked_ct_id, tracker.tracked_key or "")
-        for role, _link in _ROLES:
-            if role == "actor" or not tracker.actor_only:
-                groups[(role, keyed, verbs)].add(row)
-    return {key: sorted(rows) for key, rows in sorted(groups.items())}
+def read_floor(user: Any, connection: BaseDatabaseWrapper) -> tuple[str, list[Any]] | None:
+    """SQL for the oldest timestamp an action above ``user``'s read mark has.
+
+    Unread actions are above the mark, so none is older: every per-tracker
+    scan stops there instead of walking the read history. ``None`` without a
+    mark (the scans then stop at the trackers' creation).
+    """
+    from actrack.models import Action, ReadMark
+
+    if user is None:
+        return None
+    quote = connection.ops.quote_name
+    action, mark = quote(Action._meta.db_table), quote(ReadMark._meta.db_table)
+    lowest = "'-infinity'::timestamptz" if connection.vendor == "postgresql" else "''"
+    marked = f"SELECT _m.last_read_id FROM {mark} AS _m WHERE _m.user_id = %s"
+    sql = (
+        f"SELECT CASE WHEN EXISTS ({marked}) THEN (SELECT MIN(_f.timestamp) FROM {action} "
+        f"AS _f WHERE _f.id > ({marked})) ELSE {lowest} END"
+    )
+    return sql, [user.pk, user.pk]
 
 
-def _values(rows: list[tuple[int, str]], keyed: bool) -> tuple[str, list[Any]]:
-    if keyed:
-        return ", ".join(["(%s, %s)"] * len(rows)), [v for row in rows for v in row]
-    cts = sorted({ct for ct, _key in rows})
-    return ", ".join(["(%s)"] * len(cts)), list(cts)
+def count_unread_sql(base: ActionQuerySet, user: Any, cap: int | None) -> tuple[str, list[Any]]:
+    """One statement counting ``base``'s actions unread for ``user``, up to ``cap``.
+
+    The tracker rows come from the tracker table inside the statement, so the
+    count is one query; ``base`` holds the read-state filters (level, mark,
+    explicit reads) and must need no join.
+    """
+    from actrack.models import Tracker
+    from actrack.readstate import user_ref
+
+    connection = connections[base.db]
+    where = _base_where(base, connection)
+    if not isinstance(where, tuple):
+        raise ValueError("count_unread_sql() needs filters on the action table only")
+    limit = cap if cap is not None else 2**31 - 1
+    statement = _Statement(
+        connection, where, None, limit, own=user_ref(user), floor=read_floor(user, connection)
+    )
+    table = connection.ops.quote_name(Tracker._meta.db_table)
+    relations = [
+        Relation(
+            f"SELECT tracked_ct_id, tracked_key, created, actor_only, verbs FROM {table} "
+            f"WHERE user_id = %s AND tracked_key {'<>' if keyed else '='} ''",
+            [user.pk],
+            keyed=keyed,
+            verbs=None,
+            since=True,
+        )
+        for keyed in (True, False)
+    ]
+    sql, params = statement.sql(relations)
+    return f"SELECT COUNT(*) FROM ({sql}) AS _n", params
 
 
-def _branch(
-    base: ActionQuerySet,
-    role: str,
-    keyed: bool,
-    verbs: tuple[str, ...],
-    position: tuple[dt.datetime, int] | None,
-    limit: int,
-) -> Any:
-    """Newest ``limit`` ids of ``base`` for one tracker of the VALUES list ``_t``."""
-    link = dict(_ROLES)[role]
-    if link is None:  # the actor columns of Action itself
-        ct, key, stamp, ident = "actor_ct_id", "actor_key", "timestamp", "id"
-    else:
-        ct, key = f"{link}__obj_ct_id", f"{link}__obj_key"
-        stamp, ident = f"{link}__timestamp", f"{link}__action_id"
-    condition = Q(**{ct: RawSQL("_t.ct", ())})
-    if keyed:
-        condition &= Q(**{key: RawSQL("_t.k", ())})
-    if position is not None:
-        timestamp, pk = position
-        condition &= Q(**{f"{stamp}__lt": timestamp}) | Q(**{stamp: timestamp, f"{ident}__lt": pk})
-    branch = base.filter(condition)  # one filter() call: one join to the link table
-    if verbs:
-        branch = branch.filter(verb__in=verbs)
-    columns = ("id", "timestamp") if connections[base.db].vendor == "postgresql" else ("id",)
-    return branch.order_by(f"-{stamp}", f"-{ident}").values(*columns)[:limit]
+_NOTHING = object()
+
+
+def _base_where(
+    base: ActionQuerySet, connection: BaseDatabaseWrapper
+) -> tuple[str, list[Any]] | object | None:
+    """The queryset's other filters as SQL over the action table, None if they need joins."""
+    from django.core.exceptions import EmptyResultSet, FullResultSet
+
+    query = base.query
+    table = base.model._meta.db_table
+    joined = {alias for alias in query.alias_map if query.alias_refcount[alias]} - {table}
+    if joined or query.distinct or query.combinator or query.is_sliced or query.extra:
+        return None
+    compiler = query.get_compiler(connection=connection)
+    try:
+        sql, params = compiler.compile(query.where)
+    except EmptyResultSet:
+        return _NOTHING
+    except FullResultSet:
+        return "1 = 1", []
+    return (sql or "1 = 1"), list(params)
+
+
+class Relation(NamedTuple):
+    """Tracker rows ``(ct, k, cr, ao, vb)`` for the branches of one kind of tracker.
+
+    ``k`` is ``''`` for whole-model trackers, ``cr`` the tracker's creation
+    (``NULL`` unless only newer actions count), ``ao`` its ``actor_only``, ``vb``
+    its verbs as JSON when ``verbs`` is ``None`` (verbs read per row), else ``NULL``.
+    """
+
+    sql: str
+    params: list[Any]
+    keyed: bool
+    verbs: tuple[str, ...] | None
+    since: bool
+    constants: list[int] | None = None  # whole-model content types, inlined on PostgreSQL
+
+
+class _Statement:
+    """One statement for a page, in two passes over the user's trackers.
+
+    ``_heads``: for every tracker and role, its newest matching row, one index
+    descent each. ``_bound``: the ``limit``-th newest distinct head. At least
+    ``limit`` distinct actions are as new as the bound, so the page holds
+    nothing older: the second pass visits only the trackers whose head reaches
+    the bound, taking their rows down to it. Both passes apply every filter of
+    the queryset, so no page skips a row.
+    """
+
+    def __init__(
+        self,
+        connection: BaseDatabaseWrapper,
+        where: tuple[str, list[Any]],
+        position: tuple[dt.datetime, int] | None,
+        limit: int,
+        *,
+        own: tuple[int, str] | None = None,
+        floor: tuple[str, list[Any]] | None = None,
+    ) -> None:
+        from actrack.models import Action, ActionRelated, ActionTarget
+
+        quote = connection.ops.quote_name
+        self.postgres = connection.vendor == "postgresql"
+        self.action = quote(Action._meta.db_table)
+        self.links = {
+            "targets": quote(ActionTarget._meta.db_table),
+            "related": quote(ActionRelated._meta.db_table),
+        }
+        self.where, self.where_params = where
+        self.adapt = connection.ops.adapt_datetimefield_value
+        self.position: tuple[Any, int] | None = None
+        if position is not None:
+            self.position = (self.adapt(position[0]), position[1])
+        self.limit = int(limit)
+        self.own, self.floor = own, floor
+        lowest = "'-infinity'::timestamptz" if self.postgres else "''"
+        self.bound = f"COALESCE((SELECT ts FROM _bound), {lowest})"
+
+    def python_relations(self, trackers: Iterable[TrackerLike], since: bool) -> list[Relation]:
+        """The trackers as literal rows, one relation per (keyed, verb set)."""
+        groups: dict[tuple[bool, tuple[str, ...]], set[Any]] = defaultdict(set)
+        for tracker in trackers:
+            keyed = bool(tracker.tracked_key)
+            created = self.adapt(tracker.created) if since else None
+            row = (tracker.tracked_ct_id, tracker.tracked_key or "", created, tracker.actor_only)
+            groups[(keyed, tuple(sorted(tracker.verbs or ())))].add(row)
+        relations = []
+        for (keyed, verbs), found in sorted(groups.items()):
+            rows = sorted(found, key=repr)
+            constants = None if keyed else sorted({row[0] for row in rows})
+            if self.postgres:
+                sql = (
+                    "SELECT _r.ct, _r.k, _r.cr, _r.ao, NULL::jsonb AS vb FROM unnest("
+                    "%s::integer[], %s::text[], %s::timestamptz[], %s::boolean[]) "
+                    "AS _r(ct, k, cr, ao)"
+                )
+                params: list[Any] = [list(column) for column in zip(*rows, strict=True)]
+            else:
+                # Integers inline, keys and dates as parameters: SQLite caps parameters.
+                values = ", ".join(
+                    f"({int(ct)}, %s, {'%s' if since else 'NULL'}, {int(bool(ao))}, NULL)"
+                    for ct, _k, _cr, ao in rows
+                )
+                sql = f"VALUES {values}"
+                params = [v for _ct, k, cr, _ao in rows for v in ((k, cr) if since else (k,))]
+            relations.append(Relation(sql, params, keyed, verbs, since, constants))
+        return relations
+
+    def sql(self, relations: list[Relation]) -> tuple[str, list[Any]]:
+        ctes: list[str] = []
+        params: list[Any] = []
+        for number, relation in enumerate(relations):
+            ctes.append(f"_t{number}(ct, k, cr, ao, vb) AS ({relation.sql})")
+            params += relation.params
+        if self.floor is not None:
+            ctes.append(f"_floor(ts) AS ({self.floor[0]})")
+            params += self.floor[1]
+        branches = [
+            (relation, number, role)
+            for number, relation in enumerate(relations)
+            for role in ("actor", "targets", "related")
+        ]
+        heads, head_params = self._heads(branches)
+        ctes.append(heads)
+        params += head_params
+        ctes.append(
+            "_bound AS (SELECT ts, id FROM (SELECT DISTINCT ts, id FROM _heads) AS _d "
+            f"ORDER BY ts DESC, id DESC LIMIT 1 OFFSET {self.limit - 1})"
+        )
+        parts: list[str] = []
+        for branch, (relation, _number, role) in enumerate(branches):
+            scan, scan_params = self._scan(relation, role, self.limit, bounded=True)
+            where = f"_t.g = {branch} AND _t.ts >= {self.bound}"
+            if self.postgres:
+                parts.append(
+                    f"SELECT _y.id, _y.ts FROM _heads AS _t CROSS JOIN LATERAL ({scan}) AS _y "
+                    f"WHERE {where}"
+                )
+            else:
+                parts.append(
+                    f"SELECT _a.id, _a.timestamp AS ts FROM _heads AS _t JOIN {self.action} "
+                    f"AS _a ON _a.id IN ({scan}) WHERE {where}"
+                )
+            params += scan_params
+        union = " UNION ALL ".join(parts)
+        sql = (
+            f"WITH {', '.join(ctes)} SELECT _u.id FROM (SELECT DISTINCT _c.id, _c.ts "
+            f"FROM ({union}) AS _c) AS _u ORDER BY _u.ts DESC, _u.id DESC LIMIT {self.limit}"
+        )
+        return sql, params
+
+    def _heads(self, branches: list[tuple[Relation, int, str]]) -> tuple[str, list[Any]]:
+        parts: list[str] = []
+        params: list[Any] = []
+        columns = "_t.ct, _t.k, _t.cr, _t.ao, _t.vb"
+        for branch, (relation, number, role) in enumerate(branches):
+            # Whole-model trackers, few per user: on PostgreSQL each content type is a
+            # constant, so the planner sees from statistics how busy that model is.
+            each = relation.constants if self.postgres and relation.constants else [None]
+            for ct in each:
+                filters = [] if role == "actor" else ["NOT _t.ao"]
+                filter_params = []
+                if ct is not None:
+                    filters.append("_t.ct = %s")
+                    filter_params.append(ct)
+                where = f" WHERE {' AND '.join(filters)}" if filters else ""
+                scan, scan_params = self._scan(relation, role, 1, bounded=False, ct=ct)
+                if self.postgres:
+                    parts.append(
+                        f"SELECT {branch} AS g, {columns}, _x.ts, _x.id FROM _t{number} AS _t "
+                        f"CROSS JOIN LATERAL ({scan}) AS _x{where}"
+                    )
+                else:
+                    parts.append(
+                        f"SELECT {branch} AS g, {columns}, ({scan}) AS id "
+                        f"FROM _t{number} AS _t{where}"
+                    )
+                params += scan_params + filter_params
+        union = " UNION ALL ".join(parts)
+        if self.postgres:
+            return f"_heads AS ({union})", params
+        return (
+            f"_h AS ({union}), _heads AS (SELECT _h.*, _a.timestamp AS ts FROM _h "
+            f"JOIN {self.action} AS _a ON _a.id = _h.id)"
+        ), params
+
+    def _scan(
+        self, relation: Relation, role: str, size: int, *, bounded: bool, ct: int | None = None
+    ) -> tuple[str, list[Any]]:
+        """The newest ``size`` matching rows of the tracker row ``_t`` in ``role``."""
+        action = self.action
+        if role == "actor":
+            source = action
+            ts, ident = f"{action}.timestamp", f"{action}.id"
+            ct_column, key = f"{action}.actor_ct_id", f"{action}.actor_key"
+        else:
+            source = f"{self.links[role]} AS _l JOIN {action} ON {action}.id = _l.action_id"
+            ts, ident = "_l.timestamp", "_l.action_id"
+            ct_column, key = "_l.obj_ct_id", "_l.obj_key"
+        params: list[Any] = []
+        if ct is None:
+            conditions = [f"{ct_column} = _t.ct"]
+        else:
+            conditions = [f"{ct_column} = %s"]
+            params.append(ct)
+        if relation.keyed:
+            conditions.append(f"{key} = _t.k")
+        if relation.since:
+            conditions.append(f"{ts} > _t.cr")
+        if self.floor is not None:
+            conditions.append(f"{ts} >= (SELECT ts FROM _floor)")
+        if relation.verbs is None:
+            if self.postgres:
+                conditions.append(f"(_t.vb = '[]'::jsonb OR _t.vb ? {action}.verb)")
+            else:
+                conditions.append(
+                    f"(_t.vb = '[]' OR EXISTS (SELECT 1 FROM json_each(_t.vb) AS _v "
+                    f"WHERE _v.value = {action}.verb))"
+                )
+        elif relation.verbs:
+            conditions.append(f"{action}.verb IN ({', '.join(['%s'] * len(relation.verbs))})")
+            params += relation.verbs
+        if self.position is not None:
+            timestamp, pk = self.position
+            conditions.append(f"({ts} < %s OR ({ts} = %s AND {ident} < %s))")
+            params += [timestamp, timestamp, pk]
+        if bounded:
+            conditions.append(f"{ts} >= {self.bound}")
+        if self.own is not None and role != "actor":
+            # Own actions count through the actor role only (a tracker of oneself).
+            conditions.append(
+                f"NOT (COALESCE({action}.actor_ct_id, 0) = %s "
+                f"AND COALESCE({action}.actor_key, '') = %s)"
+            )
+            params += list(self.own)
+        conditions.append(f"({self.where})")
+        params += self.where_params
+        columns = f"{ts} AS ts, {ident} AS id" if self.postgres else ident
+        # The equal leading columns in the order too: it is then the index's own.
+        order = [ct_column, key] if relation.keyed else [ct_column]
+        sql = (
+            f"SELECT {columns} FROM {source} WHERE {' AND '.join(conditions)} "
+            f"ORDER BY {', '.join(order)}, {ts} DESC, {ident} DESC LIMIT {size}"
+        )
+        return sql, params

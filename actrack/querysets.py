@@ -191,24 +191,24 @@ class ActionQuerySet(models.QuerySet["Action"]):
         ``unread=True`` keeps only the actions unread for ``user``.
         """
         from actrack.models import Tracker
+        from actrack.readstate import TRACKER_FIELDS
 
-        trackers = list(
-            Tracker.objects.owned_by(user).only(
-                "tracked_ct_id", "tracked_key", "verbs", "actor_only"
-            )
-        )
-        qs = self.tracked_by(trackers).visible()
+        trackers = list(Tracker.objects.owned_by(user).only(*TRACKER_FIELDS))
+        # Unread actions are a subset of the feed: their condition replaces the
+        # feed's, so a page still has one tracker condition to fan out.
+        qs = self.unread_for(user, trackers) if unread else self.tracked_by(trackers).visible()
         if not include_own:
             qs = qs.excluding_actor(user)
-        if unread:
-            qs = qs.unread_for(user)
         return qs.filter(**filters).newest_first()
 
-    def unread_for(self, user: Any) -> Self:
-        """Only the actions unread for ``user`` (see :mod:`actrack.readstate`)."""
+    def unread_for(self, user: Any, trackers: Iterable[TrackerLike] | None = None) -> Self:
+        """Only the actions unread for ``user`` (see :mod:`actrack.readstate`).
+
+        ``trackers``: the user's trackers when the caller has them already.
+        """
         from actrack.readstate import unread_queryset
 
-        return unread_queryset(self, user)
+        return unread_queryset(self, user, trackers)
 
     def after_cursor(self, cursor: str | None) -> Self:
         """Actions strictly after ``cursor`` in newest-first order."""
@@ -239,7 +239,11 @@ class ActionQuerySet(models.QuerySet["Action"]):
 
 
 def tracker_condition(
-    trackers: Iterable[TrackerLike], *, since_created: bool = False, actor_only: bool = False
+    trackers: Iterable[TrackerLike],
+    *,
+    since_created: bool = False,
+    actor_only: bool = False,
+    own_links: tuple[int, str] | None = None,
 ) -> Q | None:
     """One ``Q`` over ``Action`` matching any tracker, or ``None`` for no trackers.
 
@@ -247,7 +251,8 @@ def tracker_condition(
     condition grows with the number of distinct (actor_only, verbs) pairs and
     content types, not with the number of trackers. ``since_created`` keeps
     only actions newer than the matching tracker (read state); ``actor_only``
-    treats every tracker as actor-only.
+    treats every tracker as actor-only. ``own_links`` (a content type id and key)
+    keeps that object's own actions out of the target and related roles.
     """
     from actrack.models import ActionRelated, ActionTarget
 
@@ -270,8 +275,11 @@ def tracker_condition(
         role = _refs_filter("actor", refs)
         if not only:
             links = _refs_filter("obj", refs)
-            role |= Q(pk__in=ActionTarget.objects.filter(links).values("action_id"))
-            role |= Q(pk__in=ActionRelated.objects.filter(links).values("action_id"))
+            linked = Q(pk__in=ActionTarget.objects.filter(links).values("action_id"))
+            linked |= Q(pk__in=ActionRelated.objects.filter(links).values("action_id"))
+            if own_links is not None:
+                linked &= ~Q(actor_ct_id=own_links[0], actor_key=own_links[1])
+            role |= linked
         if verbs:
             role &= Q(verb__in=sorted(verbs))
         if created is not None:

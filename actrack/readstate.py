@@ -15,11 +15,11 @@ Nothing is stored for unread actions, and computing any of this never writes.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import connections, router
-from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models import Exists, F, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from actrack.querysets import ActionQuerySet
 
 
-def _user_ref(user: Any) -> tuple[int, str]:
+def user_ref(user: Any) -> tuple[int, str]:
     return content_type_for(user).pk, str(user.pk)
 
 
@@ -82,7 +82,7 @@ def unread_flags(user: Any, actions: Sequence[Action]) -> list[bool]:
     )
     needs_links = any(not t.actor_only for t in trackers)
     links = link_refs(ids, using) if needs_links and ids else {}
-    own = _user_ref(user)
+    own = user_ref(user)
 
     def unread(action: Action) -> bool:
         if action.pk is None or action.level < floor or action.pk <= mark or action.pk in read:
@@ -148,40 +148,35 @@ def mark_all_read(user: Any, using: str | None = None) -> None:
 QS = TypeVar("QS", bound="ActionQuerySet")
 
 
-def unread_queryset(queryset: QS, user: Any) -> QS:
-    """``queryset`` restricted to the actions unread for ``user`` (SQL, no writes)."""
+def unread_queryset(queryset: QS, user: Any, trackers: Iterable[Any] | None = None) -> QS:
+    """``queryset`` restricted to the actions unread for ``user`` (SQL, no writes).
+
+    ``trackers``: the user's trackers (fields ``tracked_ct_id``, ``tracked_key``,
+    ``verbs``, ``actor_only`` and ``created``), read from the database when omitted.
+    """
+    from actrack.feedengine import TrackerMatch
     from actrack.models import ReadAction, ReadMark, Tracker
-    from actrack.querysets import tracker_condition
 
     if not app_settings.TRACK_UNREAD:
         return queryset.none()
-    trackers = list(
-        Tracker.objects.using(queryset.db)
-        .owned_by(user)
-        .only("tracked_ct_id", "tracked_key", "verbs", "actor_only", "created")
-    )
-    condition = tracker_condition(trackers, since_created=True)
-    if condition is None:
+    if trackers is None:
+        trackers = Tracker.objects.using(queryset.db).owned_by(user).only(*TRACKER_FIELDS)
+    trackers = list(trackers)
+    if not trackers:
         return queryset.none()
-    own_ct, own_key = _user_ref(user)
-    own = Q(actor_ct_id=own_ct, actor_key=own_key)
-    self_trackers = [
-        t for t in trackers if t.tracked_ct_id == own_ct and t.tracked_key in (own_key, "")
-    ]
-    self_condition = tracker_condition(self_trackers, since_created=True, actor_only=True)
-    if self_condition is not None:
-        condition &= ~own | (own & self_condition)
-    else:
-        condition &= ~own
     mark = Subquery(ReadMark.objects.filter(user=user).values("last_read_id")[:1])
     read = ReadAction.objects.filter(user=user, action=OuterRef("pk"))
     return (
-        queryset.filter(condition)
+        queryset.filter(TrackerMatch(trackers, unread_for=user))
         .visible()
         .alias(read_mark=Coalesce(mark, Value(0)))
         .filter(pk__gt=F("read_mark"))
         .exclude(Exists(read))
     )
+
+
+#: The tracker fields feeds and read state use.
+TRACKER_FIELDS = ("tracked_ct_id", "tracked_key", "verbs", "actor_only", "created")
 
 
 def unread_count(user: Any, *, cap: int | None = None, using: str | None = None) -> int:
@@ -198,6 +193,8 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
         return 0
     if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 0):
         raise ValueError(f"cap must be a non-negative integer, got {cap!r}")
+    if cap == 0:
+        return 0
     db = using or router.db_for_read(Action) or "default"
     sql, params = _unread_count_sql(user, connections[db], cap)
     with connections[db].cursor() as cursor:
@@ -207,55 +204,20 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
 
 
 def _unread_count_sql(user: Any, connection: Any, cap: int | None) -> tuple[str, list[Any]]:
-    from actrack.models import Action, ActionRelated, ActionTarget, ReadAction, ReadMark, Tracker
+    """The unread page engine over the user's tracker rows, counted."""
+    from actrack.feedengine import count_unread_sql
+    from actrack.models import Action, ReadAction, ReadMark
 
-    q = connection.ops.quote_name
-    action, tracker = q(Action._meta.db_table), q(Tracker._meta.db_table)
-    own_ct, own_key = _user_ref(user)
-    if connection.vendor == "postgresql":
-        verbs_ok = "(t.verbs = '[]'::jsonb OR t.verbs ? a.verb)"
-    else:
-        verbs_ok = (
-            "(t.verbs = '[]' OR EXISTS (SELECT 1 FROM json_each(t.verbs) AS v "
-            "WHERE v.value = a.verb))"
-        )
-    common = (
-        f"t.user_id = %s AND a.timestamp > t.created AND a.level >= %s AND a.id > %s "
-        f"AND {verbs_ok} AND NOT EXISTS (SELECT 1 FROM {q(ReadAction._meta.db_table)} r "
-        f"WHERE r.user_id = %s AND r.action_id = a.id)"
+    mark = Subquery(ReadMark.objects.filter(user=user).values("last_read_id")[:1])
+    read = ReadAction.objects.filter(user=user, action=OuterRef("pk"))
+    base = (
+        Action.objects.using(connection.alias)
+        .visible()
+        .alias(read_mark=Coalesce(mark, Value(0)))
+        .filter(pk__gt=F("read_mark"))
+        .exclude(Exists(read))
     )
-    mark = (
-        f"COALESCE((SELECT m.last_read_id FROM {q(ReadMark._meta.db_table)} m "
-        f"WHERE m.user_id = %s), 0)"
-    )
-    common = common.replace("a.id > %s", f"a.id > {mark}")
-    common_params = [user.pk, app_settings.READABLE_LEVEL, user.pk, user.pk]
-    not_own = "NOT (a.actor_ct_id = %s AND a.actor_key = %s AND a.actor_key IS NOT NULL)"
-    branches: list[str] = []
-    params: list[Any] = []
-    for keyed in (True, False):
-        key_match = "AND a.actor_key = t.tracked_key" if keyed else ""
-        kind = "t.tracked_key <> ''" if keyed else "t.tracked_key = ''"
-        # As actor: an own action only matches a tracker of the user itself.
-        branches.append(
-            f"SELECT a.id FROM {tracker} t JOIN {action} a ON a.actor_ct_id = t.tracked_ct_id "
-            f"{key_match} WHERE {kind} AND {common}"
-        )
-        params += common_params
-        for link_model in (ActionTarget, ActionRelated):
-            link = q(link_model._meta.db_table)
-            link_key = "AND l.obj_key = t.tracked_key" if keyed else ""
-            branches.append(
-                f"SELECT a.id FROM {tracker} t JOIN {link} l ON l.obj_ct_id = t.tracked_ct_id "
-                f"{link_key} JOIN {action} a ON a.id = l.action_id "
-                f"WHERE {kind} AND NOT t.actor_only AND {not_own} AND {common}"
-            )
-            params += [own_ct, own_key, *common_params]
-    union = " UNION ".join(branches)
-    limit = " LIMIT %s" if cap is not None else ""
-    if cap is not None:
-        params.append(cap)
-    return f"SELECT COUNT(*) FROM ({union}{limit}) AS unread", params
+    return count_unread_sql(base, user, cap)
 
 
 def align_unread(given: Any, actions: Sequence[Action]) -> list[bool]:
