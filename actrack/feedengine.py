@@ -57,7 +57,6 @@ class TrackerMatch(Expression):
 
     conditional = True
     output_field = BooleanField()
-    where: Any = None  # the compiled condition, set by resolve_expression()
 
     def __init__(self, trackers: Iterable[TrackerLike], *, unread_for: Any = None) -> None:
         super().__init__()
@@ -84,16 +83,18 @@ class TrackerMatch(Expression):
         summarize: bool = False,
         for_save: bool = False,
     ) -> TrackerMatch:
-        from actrack.querysets import tracker_condition
-
-        clone = self.copy()
-        since = self.unread_for is not None
-        condition = tracker_condition(self.trackers, since_created=since, own_links=self.own)
-        clone.where = query.build_where(condition if condition is not None else Q(pk__in=[]))
-        return clone
+        # The condition is built when compiled: a page() replaces it unbuilt.
+        return self.copy()
 
     def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> tuple[str, Any]:
-        sql, params = compiler.compile(self.where)
+        from actrack.querysets import tracker_condition
+
+        since = self.unread_for is not None
+        condition = tracker_condition(self.trackers, since_created=since, own_links=self.own)
+        where: Any = compiler.query.build_where(
+            condition if condition is not None else Q(pk__in=[])
+        )
+        sql, params = compiler.compile(where)
         return f"({sql})", params
 
 
@@ -141,50 +142,60 @@ def page_ids_sql(
         floor=read_floor(expression.unread_for, connection),
     )
     since = expression.unread_for is not None
-    return statement.sql(statement.python_relations(trackers, since))
+    sql, params = statement.sql(statement.python_relations(trackers, since))
+    cap = connection.features.max_query_params
+    if cap is not None and len(params) > cap:
+        return None  # too many trackers for one statement here: the plain plan
+    return sql, params
 
 
 def read_floor(user: Any, connection: BaseDatabaseWrapper) -> tuple[str, list[Any]] | None:
-    """SQL for the oldest timestamp an action above ``user``'s read mark has.
-
-    Unread actions are above the mark, so none is older: every per-tracker
-    scan stops there instead of walking the read history. ``None`` without a
-    mark (the scans then stop at the trackers' creation).
-    """
-    from actrack.models import Action, ReadMark
+    """SQL for ``user``'s read mark: unread actions are newer, so scans stop there."""
+    from actrack.models import ReadMark
 
     if user is None:
         return None
-    quote = connection.ops.quote_name
-    action, mark = quote(Action._meta.db_table), quote(ReadMark._meta.db_table)
-    lowest = "'-infinity'::timestamptz" if connection.vendor == "postgresql" else "''"
-    marked = f"SELECT _m.last_read_id FROM {mark} AS _m WHERE _m.user_id = %s"
-    sql = (
-        f"SELECT CASE WHEN EXISTS ({marked}) THEN (SELECT MIN(_f.timestamp) FROM {action} "
-        f"AS _f WHERE _f.id > ({marked})) ELSE {lowest} END"
-    )
-    return sql, [user.pk, user.pk]
+    mark = connection.ops.quote_name(ReadMark._meta.db_table)
+    sql = f"SELECT _m.read_until, _m.last_read_id FROM {mark} AS _m WHERE _m.user_id = %s"
+    return sql, [user.pk]
 
 
-def count_unread_sql(base: ActionQuerySet, user: Any, cap: int | None) -> tuple[str, list[Any]]:
-    """One statement counting ``base``'s actions unread for ``user``, up to ``cap``.
+def count_unread_sql(
+    user: Any, connection: BaseDatabaseWrapper, cap: int | None
+) -> tuple[str, list[Any]]:
+    """One statement counting the actions unread for ``user`` (at least ``cap`` if that many).
 
     The tracker rows come from the tracker table inside the statement, so the
-    count is one query; ``base`` holds the read-state filters (level, mark,
-    explicit reads) and must need no join.
+    count is one query. Actions marked read one by one are left out after the
+    page engine: it takes as many more rows as the user has such marks above
+    the read mark, so the count is exact up to ``cap``.
     """
-    from actrack.models import Tracker
+    from actrack.conf import app_settings
+    from actrack.models import Action, ReadAction, Tracker
     from actrack.readstate import user_ref
 
-    connection = connections[base.db]
-    where = _base_where(base, connection)
-    if not isinstance(where, tuple):
-        raise ValueError("count_unread_sql() needs filters on the action table only")
-    limit = cap if cap is not None else 2**31 - 1
-    statement = _Statement(
-        connection, where, None, limit, own=user_ref(user), floor=read_floor(user, connection)
+    quote = connection.ops.quote_name
+    action, read = quote(Action._meta.db_table), quote(ReadAction._meta.db_table)
+    table = quote(Tracker._meta.db_table)
+    where = (
+        f"{action}.level >= %s AND {action}.id > COALESCE((SELECT id FROM _floor), 0)",
+        [app_settings.READABLE_LEVEL],
     )
-    table = connection.ops.quote_name(Tracker._meta.db_table)
+    floor = read_floor(user, connection)
+    statement = _Statement(connection, where, None, cap or 0, own=user_ref(user), floor=floor)
+    ctes: list[tuple[str, list[Any]]] = []
+    if cap is None:
+        statement.limit_sql = str(2**31 - 1)
+    else:
+        ctes.append(
+            (
+                f"_limit(n) AS (SELECT %s + (SELECT COUNT(*) FROM {read} AS _r JOIN {action} "
+                f"AS _a ON _a.id = _r.action_id WHERE _r.user_id = %s AND _a.timestamp > "
+                f"{statement.floor_sql} AND _a.id > COALESCE((SELECT id FROM _floor), 0)))",
+                [cap, user.pk],
+            )
+        )
+        statement.limit_sql = "(SELECT n FROM _limit)"
     relations = [
         Relation(
             f"SELECT tracked_ct_id, tracked_key, created, actor_only, verbs FROM {table} "
@@ -196,8 +207,11 @@ def count_unread_sql(base: ActionQuerySet, user: Any, cap: int | None) -> tuple[
         )
         for keyed in (True, False)
     ]
-    sql, params = statement.sql(relations)
-    return f"SELECT COUNT(*) FROM ({sql}) AS _n", params
+    sql, params = statement.sql(relations, ctes)
+    return (
+        f"SELECT COUNT(*) FROM ({sql}) AS _n WHERE NOT EXISTS (SELECT 1 FROM {read} AS _r "
+        f"WHERE _r.user_id = %s AND _r.action_id = _n.id)"
+    ), [*params, user.pk]
 
 
 _NOTHING = object()
@@ -275,10 +289,11 @@ class _Statement:
         self.position: tuple[Any, int] | None = None
         if position is not None:
             self.position = (self.adapt(position[0]), position[1])
-        self.limit = int(limit)
+        self.limit_sql = str(int(limit))
         self.own, self.floor = own, floor
         lowest = "'-infinity'::timestamptz" if self.postgres else "''"
         self.bound = f"COALESCE((SELECT ts FROM _bound), {lowest})"
+        self.floor_sql = f"COALESCE((SELECT ts FROM _floor), {lowest})"
 
     def python_relations(self, trackers: Iterable[TrackerLike], since: bool) -> list[Relation]:
         """The trackers as literal rows, one relation per (keyed, verb set)."""
@@ -310,15 +325,22 @@ class _Statement:
             relations.append(Relation(sql, params, keyed, verbs, since, constants))
         return relations
 
-    def sql(self, relations: list[Relation]) -> tuple[str, list[Any]]:
+    def sql(
+        self,
+        relations: list[Relation],
+        extra: list[tuple[str, list[Any]]] = (),  # type: ignore[assignment]
+    ) -> tuple[str, list[Any]]:
         ctes: list[str] = []
         params: list[Any] = []
+        if self.floor is not None:
+            ctes.append(f"_floor(ts, id) AS ({self.floor[0]})")
+            params += self.floor[1]
+        for sql, extra_params in extra:
+            ctes.append(sql)
+            params += extra_params
         for number, relation in enumerate(relations):
             ctes.append(f"_t{number}(ct, k, cr, ao, vb) AS ({relation.sql})")
             params += relation.params
-        if self.floor is not None:
-            ctes.append(f"_floor(ts) AS ({self.floor[0]})")
-            params += self.floor[1]
         branches = [
             (relation, number, role)
             for number, relation in enumerate(relations)
@@ -329,11 +351,11 @@ class _Statement:
         params += head_params
         ctes.append(
             "_bound AS (SELECT ts, id FROM (SELECT DISTINCT ts, id FROM _heads) AS _d "
-            f"ORDER BY ts DESC, id DESC LIMIT 1 OFFSET {self.limit - 1})"
+            f"ORDER BY ts DESC, id DESC LIMIT 1 OFFSET ({self.limit_sql} - 1))"
         )
         parts: list[str] = []
         for branch, (relation, _number, role) in enumerate(branches):
-            scan, scan_params = self._scan(relation, role, self.limit, bounded=True)
+            scan, scan_params = self._scan(relation, role, self.limit_sql, bounded=True)
             where = f"_t.g = {branch} AND _t.ts >= {self.bound}"
             if self.postgres:
                 parts.append(
@@ -349,7 +371,7 @@ class _Statement:
         union = " UNION ALL ".join(parts)
         sql = (
             f"WITH {', '.join(ctes)} SELECT _u.id FROM (SELECT DISTINCT _c.id, _c.ts "
-            f"FROM ({union}) AS _c) AS _u ORDER BY _u.ts DESC, _u.id DESC LIMIT {self.limit}"
+            f"FROM ({union}) AS _c) AS _u ORDER BY _u.ts DESC, _u.id DESC LIMIT {self.limit_sql}"
         )
         return sql, params
 
@@ -363,12 +385,11 @@ class _Statement:
             each = relation.constants if self.postgres and relation.constants else [None]
             for ct in each:
                 filters = [] if role == "actor" else ["NOT _t.ao"]
-                filter_params = []
+                filter_params: list[Any] = []
                 if ct is not None:
-                    filters.append("_t.ct = %s")
-                    filter_params.append(ct)
+                    filters.append(f"_t.ct = {int(ct)}")
                 where = f" WHERE {' AND '.join(filters)}" if filters else ""
-                scan, scan_params = self._scan(relation, role, 1, bounded=False, ct=ct)
+                scan, scan_params = self._scan(relation, role, "1", bounded=False, ct=ct)
                 if self.postgres:
                     parts.append(
                         f"SELECT {branch} AS g, {columns}, _x.ts, _x.id FROM _t{number} AS _t "
@@ -389,7 +410,7 @@ class _Statement:
         ), params
 
     def _scan(
-        self, relation: Relation, role: str, size: int, *, bounded: bool, ct: int | None = None
+        self, relation: Relation, role: str, size: str, *, bounded: bool, ct: int | None = None
     ) -> tuple[str, list[Any]]:
         """The newest ``size`` matching rows of the tracker row ``_t`` in ``role``."""
         action = self.action
@@ -402,17 +423,15 @@ class _Statement:
             ts, ident = "_l.timestamp", "_l.action_id"
             ct_column, key = "_l.obj_ct_id", "_l.obj_key"
         params: list[Any] = []
-        if ct is None:
-            conditions = [f"{ct_column} = _t.ct"]
-        else:
-            conditions = [f"{ct_column} = %s"]
-            params.append(ct)
+        # A whole-model content type is inlined: a literal, even in a prepared
+        # statement, lets the planner see from statistics how busy that model is.
+        conditions = [f"{ct_column} = {'_t.ct' if ct is None else int(ct)}"]
         if relation.keyed:
             conditions.append(f"{key} = _t.k")
         if relation.since:
             conditions.append(f"{ts} > _t.cr")
         if self.floor is not None:
-            conditions.append(f"{ts} >= (SELECT ts FROM _floor)")
+            conditions.append(f"{ts} > {self.floor_sql}")
         if relation.verbs is None:
             if self.postgres:
                 conditions.append(f"(_t.vb = '[]'::jsonb OR _t.vb ? {action}.verb)")
@@ -426,7 +445,8 @@ class _Statement:
             params += relation.verbs
         if self.position is not None:
             timestamp, pk = self.position
-            conditions.append(f"({ts} < %s OR ({ts} = %s AND {ident} < %s))")
+            # The first part bounds the index range; the second breaks ties.
+            conditions.append(f"{ts} <= %s AND ({ts} < %s OR {ident} < %s)")
             params += [timestamp, timestamp, pk]
         if bounded:
             conditions.append(f"{ts} >= {self.bound}")

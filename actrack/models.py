@@ -335,9 +335,13 @@ class DeletedItem(models.Model):
 
 
 class ReadMark(models.Model):
-    """Per user: every action whose id is at most ``last_read_id`` is read.
+    """Per user: what "mark all read" covered, moved with one statement.
 
-    "Mark all read" moves this mark with one statement, whatever the backlog.
+    An action is read by the mark when it existed at the last "mark all read"
+    (id at most ``last_read_id``) or its timestamp is not after that moment
+    (``read_until``). The second rule lets feed scans stop at the mark, as
+    feeds are ordered by timestamp; its price: an action logged later with an
+    earlier timestamp (backdated) counts as read.
     """
 
     user = models.OneToOneField(
@@ -348,6 +352,7 @@ class ReadMark(models.Model):
         related_name="actrack_read_mark",
     )
     last_read_id = models.BigIntegerField(_("read up to action"), default=0)
+    read_until = models.DateTimeField(_("read up to"), default=timezone.now)
     updated = models.DateTimeField(_("updated"), default=timezone.now)
 
     class Meta:
@@ -357,7 +362,7 @@ class ReadMark(models.Model):
 
     def __str__(self) -> str:
         return str(
-            _("%(user)s read up to action %(id)s") % {"user": self.user, "id": self.last_read_id}
+            _("%(user)s read up to %(when)s") % {"user": self.user, "when": self.read_until}
         )
 
 

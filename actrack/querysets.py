@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Self
 
 from django.db import models
 from django.db.models import Q
@@ -21,17 +21,40 @@ if TYPE_CHECKING:
     from actrack.models import Action, Tracker  # noqa: F401 - names in QuerySet[...] strings
 
 
-class TrackerLike:
-    """What ``tracked_by`` needs from a tracker: a saved ``Tracker`` or a ``TempTracker``."""
+class TrackerLike(Protocol):
+    """What ``tracked_by`` needs: a ``Tracker``, a ``TempTracker`` or a ``TrackerRow``."""
+
+    @property
+    def tracked_ct_id(self) -> int: ...
+    @property
+    def tracked_key(self) -> str | None: ...
+    @property
+    def verbs(self) -> Any: ...
+    @property
+    def actor_only(self) -> bool: ...
+    @property
+    def created(self) -> Any: ...
+
+
+class TrackerRow(NamedTuple):
+    """A tracker's matching fields, read without building a model instance."""
 
     tracked_ct_id: int
-    tracked_key: str | None
-    verbs: Any
+    tracked_key: str
+    verbs: list[str]
     actor_only: bool
     created: Any
 
 
-class TempTracker(TrackerLike):
+def tracker_rows(user: Any, using: str | None = None) -> list[TrackerRow]:
+    """The matching fields of ``user``'s trackers (what feeds and read state need)."""
+    from actrack.models import Tracker
+
+    rows = Tracker.objects.using(using).owned_by(user).order_by().values_list(*TrackerRow._fields)
+    return [TrackerRow(*row) for row in rows]
+
+
+class TempTracker:
     """An unsaved tracker, for ``Action.objects.tracked_by()`` without touching the database.
 
     ``tracked`` is an instance or a model class (every instance of it).
@@ -190,10 +213,7 @@ class ActionQuerySet(models.QuerySet["Action"]):
 
         ``unread=True`` keeps only the actions unread for ``user``.
         """
-        from actrack.models import Tracker
-        from actrack.readstate import TRACKER_FIELDS
-
-        trackers = list(Tracker.objects.owned_by(user).only(*TRACKER_FIELDS))
+        trackers = tracker_rows(user)
         # Unread actions are a subset of the feed: their condition replaces the
         # feed's, so a page still has one tracker condition to fan out.
         qs = self.unread_for(user, trackers) if unread else self.tracked_by(trackers).visible()

@@ -6,8 +6,9 @@ An action is unread for user U when ``TRACK_UNREAD`` is on and:
   trackers) and that tracker was created before the action's timestamp;
 - its level is at least ``READABLE_LEVEL``;
 - U is not its actor, unless U follows itself (a tracker matching U as actor);
-- U has not read it: its id is above U's read mark (:class:`ReadMark`,
-  moved by "mark all read") and there is no :class:`ReadAction` for it.
+- U has not read it: its timestamp is after U's read mark (:class:`ReadMark`,
+  moved to the present by "mark all read") and there is no
+  :class:`ReadAction` for it.
 
 Nothing is stored for unread actions, and computing any of this never writes.
 """
@@ -19,8 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import connections, router
-from django.db.models import Exists, F, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from actrack.conf import app_settings
@@ -35,11 +35,14 @@ def user_ref(user: Any) -> tuple[int, str]:
     return content_type_for(user).pk, str(user.pk)
 
 
-def _read_mark(user: Any, using: str) -> int:
+def _read_mark(user: Any, using: str) -> tuple[Any, int] | None:
+    """The user's ``(read_until, last_read_id)``, or None before any "mark all read"."""
     from actrack.models import ReadMark
 
-    mark = ReadMark.objects.using(using).filter(user=user).values_list("last_read_id", flat=True)
-    return next(iter(mark), 0)
+    mark = (
+        ReadMark.objects.using(using).filter(user=user).values_list("read_until", "last_read_id")
+    )
+    return next(iter(mark), None)
 
 
 def _matches(tracker: Tracker, action: Action, *, as_actor: bool) -> bool:
@@ -74,7 +77,7 @@ def unread_flags(user: Any, actions: Sequence[Action]) -> list[bool]:
         else:
             by_model[tracker.tracked_ct_id].append(tracker)
     mark = _read_mark(user, using)
-    ids = [a.pk for a in candidates if a.pk > mark]
+    ids = [a.pk for a in candidates if mark is None or (a.timestamp > mark[0] and a.pk > mark[1])]
     read = set(
         ReadAction.objects.using(using)
         .filter(user=user, action_id__in=ids)
@@ -85,7 +88,9 @@ def unread_flags(user: Any, actions: Sequence[Action]) -> list[bool]:
     own = user_ref(user)
 
     def unread(action: Action) -> bool:
-        if action.pk is None or action.level < floor or action.pk <= mark or action.pk in read:
+        if action.pk is None or action.level < floor or action.pk in read:
+            return False
+        if mark is not None and (action.timestamp <= mark[0] or action.pk <= mark[1]):
             return False
         refs: list[tuple[tuple[int, str], bool]] = []
         if action.actor_ct_id is not None and action.actor_key is not None:
@@ -125,24 +130,28 @@ def mark_read(user: Any, actions: Sequence[Action], *, force: bool = False) -> l
 
 
 def mark_all_read(user: Any, using: str | None = None) -> None:
-    """Everything logged so far becomes read for ``user``: one statement."""
+    """Everything logged so far becomes read for ``user``: one statement.
+
+    See :class:`~actrack.models.ReadMark` for what the mark covers.
+    """
     from actrack.models import Action, ReadMark
 
     db = using or router.db_for_write(ReadMark) or "default"
     connection = connections[db]
     quote = connection.ops.quote_name
-    mark, action = ReadMark._meta.db_table, Action._meta.db_table
+    columns = ", ".join(quote(c) for c in ("user_id", "last_read_id", "read_until", "updated"))
+    updates = ", ".join(
+        f"{quote(c)} = excluded.{quote(c)}" for c in ("last_read_id", "read_until", "updated")
+    )
     sql = (
-        f"INSERT INTO {quote(mark)} ({quote('user_id')}, {quote('last_read_id')}, "
-        f"{quote('updated')}) "
-        f"SELECT %s, COALESCE(MAX({quote('id')}), 0), %s FROM {quote(action)} WHERE 1 = 1 "
-        f"ON CONFLICT ({quote('user_id')}) DO UPDATE SET "
-        f"{quote('last_read_id')} = excluded.{quote('last_read_id')}, "
-        f"{quote('updated')} = excluded.{quote('updated')}"
+        f"INSERT INTO {quote(ReadMark._meta.db_table)} ({columns}) "
+        f"SELECT %s, COALESCE(MAX({quote('id')}), 0), %s, %s "
+        f"FROM {quote(Action._meta.db_table)} WHERE 1 = 1 "
+        f"ON CONFLICT ({quote('user_id')}) DO UPDATE SET {updates}"
     )
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user.pk, now])
+        cursor.execute(sql, [user.pk, now, now])
 
 
 QS = TypeVar("QS", bound="ActionQuerySet")
@@ -155,37 +164,33 @@ def unread_queryset(queryset: QS, user: Any, trackers: Iterable[Any] | None = No
     ``verbs``, ``actor_only`` and ``created``), read from the database when omitted.
     """
     from actrack.feedengine import TrackerMatch
-    from actrack.models import ReadAction, ReadMark, Tracker
+    from actrack.models import ReadAction, ReadMark
+    from actrack.querysets import tracker_rows
 
     if not app_settings.TRACK_UNREAD:
         return queryset.none()
-    if trackers is None:
-        trackers = Tracker.objects.using(queryset.db).owned_by(user).only(*TRACKER_FIELDS)
-    trackers = list(trackers)
+    trackers = tracker_rows(user, queryset.db) if trackers is None else list(trackers)
     if not trackers:
         return queryset.none()
-    mark = Subquery(ReadMark.objects.filter(user=user).values("last_read_id")[:1])
+    marked = ReadMark.objects.filter(
+        Q(read_until__gte=OuterRef("timestamp")) | Q(last_read_id__gte=OuterRef("pk")), user=user
+    )
     read = ReadAction.objects.filter(user=user, action=OuterRef("pk"))
     return (
         queryset.filter(TrackerMatch(trackers, unread_for=user))
         .visible()
-        .alias(read_mark=Coalesce(mark, Value(0)))
-        .filter(pk__gt=F("read_mark"))
+        .exclude(Exists(marked))
         .exclude(Exists(read))
     )
-
-
-#: The tracker fields feeds and read state use.
-TRACKER_FIELDS = ("tracked_ct_id", "tracked_key", "verbs", "actor_only", "created")
 
 
 def unread_count(user: Any, *, cap: int | None = None, using: str | None = None) -> int:
     """How many actions are unread for ``user`` (at most ``cap`` when given): one query.
 
-    The statement starts from the user's tracker rows and reaches the actions
-    through the per-object indexes (one branch per role and tracker kind),
-    so its cost follows the user's trackers and recent activity, not the
-    size of the table.
+    The feed engine's statement (:func:`actrack.feedengine.count_unread_sql`),
+    reading the user's tracker rows itself: its cost follows the number of
+    trackers and the unread actions, not the size of the tables or the history
+    already read.
     """
     from actrack.models import Action
 
@@ -200,24 +205,14 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     with connections[db].cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    return int(row[0]) if row else 0
+    count = int(row[0]) if row else 0
+    return count if cap is None else min(count, cap)
 
 
 def _unread_count_sql(user: Any, connection: Any, cap: int | None) -> tuple[str, list[Any]]:
-    """The unread page engine over the user's tracker rows, counted."""
     from actrack.feedengine import count_unread_sql
-    from actrack.models import Action, ReadAction, ReadMark
 
-    mark = Subquery(ReadMark.objects.filter(user=user).values("last_read_id")[:1])
-    read = ReadAction.objects.filter(user=user, action=OuterRef("pk"))
-    base = (
-        Action.objects.using(connection.alias)
-        .visible()
-        .alias(read_mark=Coalesce(mark, Value(0)))
-        .filter(pk__gt=F("read_mark"))
-        .exclude(Exists(read))
-    )
-    return count_unread_sql(base, user, cap)
+    return count_unread_sql(user, connection, cap)
 
 
 def align_unread(given: Any, actions: Sequence[Action]) -> list[bool]:

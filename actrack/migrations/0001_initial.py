@@ -24,6 +24,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='actrack_read_mark', serialize=False, to=settings.AUTH_USER_MODEL, verbose_name='user')),
                 ('last_read_id', models.BigIntegerField(default=0, verbose_name='read up to action')),
+                ('read_until', models.DateTimeField(default=django.utils.timezone.now, verbose_name='read up to')),
                 ('updated', models.DateTimeField(default=django.utils.timezone.now, verbose_name='updated')),
             ],
             options={

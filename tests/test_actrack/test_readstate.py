@@ -226,3 +226,51 @@ def test_anonymous_or_unsaved_user_has_nothing_unread() -> None:
     action = _log(train)
     assert not action.is_unread_for(get_user_model()(username="ghost"))
     assert not action.is_unread_for(None)
+
+
+def test_the_read_mark_is_a_position_in_the_feed(follower: Any) -> None:
+    """What "mark all read" covers: what existed then, and everything dated before then."""
+    train = make_train()
+    actrack.track(follower, train)
+    scheduled = _log(train, "scheduled", timestamp=_later(60))  # dated in the future
+    current = _log(train, timestamp=_later())
+    mark_all_read(follower)
+    assert not scheduled.is_unread_for(follower)
+    assert not current.is_unread_for(follower)
+    # Logged afterwards: a future date is unread, a date before the mark counts as read.
+    later = _log(train, "delayed", timestamp=_later(30))
+    backdated = _log(train, "departed", timestamp=timezone.now() - dt.timedelta(seconds=1))
+    assert later.is_unread_for(follower)
+    assert not backdated.is_unread_for(follower)
+    assert unread_count(follower) == 1
+    assert list(follower.actions.feed(unread=True)) == [later]
+    assert follower.actions.feed(unread=True).page().actions == [later]
+    assert Action.bulk_is_unread_for(follower, [scheduled, later, backdated]) == [
+        False,
+        True,
+        False,
+    ]
+
+
+@pytest.mark.parametrize("cap", [1, 3, 5, 8, None])
+def test_unread_count_is_exact_up_to_the_cap_with_actions_read_one_by_one(
+    follower: Any, cap: int | None, count_queries: Any
+) -> None:
+    """Actions read one by one are left out after the engine takes as many more rows."""
+    trains = [make_train() for _ in range(3)]
+    actrack.track(follower, trains[:2], actor_only=False)
+    actrack.track(follower, Station, actor_only=False, verbs=["closed"])
+    actions = []
+    for n in range(12):
+        train = trains[n % 3]
+        actions.append(_log(train, "departed", targets=make_station(), timestamp=_later(n + 1)))
+        actions.append(_log(make_station(), "closed", timestamp=_later(n + 1)))
+    expected = [a for a in actions if a.is_unread_for(follower)]
+    assert len(expected) == 20  # two trains of three, and every closing
+    for action in expected[-6:]:  # the newest ones, read one by one
+        assert action.mark_read_for(follower, force=True)
+    with count_queries() as log:
+        count = unread_count(follower, cap=cap)
+    assert len(log) == 1
+    assert count == (14 if cap is None else min(cap, 14))
+    assert len(list(follower.actions.feed(unread=True))) == 14
