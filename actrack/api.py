@@ -15,7 +15,14 @@ from django.utils import timezone, translation
 from django.utils.functional import Promise
 
 from actrack.conf import app_settings
-from actrack.keys import as_list, content_type_for, ct_and_key, is_model_class, refs_of
+from actrack.keys import (
+    as_list,
+    content_type_for,
+    ct_and_key,
+    has_lone_surrogate,
+    is_model_class,
+    refs_of,
+)
 from actrack.queue import (
     Entry,
     WriteOnCommit,
@@ -149,6 +156,11 @@ def clean_verb(verb: Any) -> str:
         )
     if "\x00" in verb:
         raise ValueError("The verb cannot contain NUL characters.")
+    if has_lone_surrogate(verb):
+        raise ValueError(
+            f"The verb {verb!r} contains a lone surrogate (U+D800 to U+DFFF): "
+            "it is not Unicode text, and no database can store it."
+        )
     return verb
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -9,6 +10,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
 from actrack.conf import KEY_COLUMN_LENGTH, app_settings
+
+#: Surrogate code points: a ``str`` holding one is not Unicode text, and no database
+#: driver can encode it (``UnicodeEncodeError`` when the queue is written).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(text: str) -> bool:
+    return _SURROGATE.search(text) is not None
 
 
 def is_model_class(value: Any) -> bool:

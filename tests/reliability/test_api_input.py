@@ -20,6 +20,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
+from django.utils.translation import gettext_lazy
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -79,12 +80,13 @@ junk = st.one_of(
     st.just(len),
 )
 
-# Verbs: lone surrogates are left out (see test_verb_with_a_lone_surrogate_is_rejected).
-texts = st.text(max_size=300)
+#: Any code point, lone surrogates included (``st.text()`` leaves them out by default).
+any_text = st.text(st.characters(exclude_categories=()), max_size=300)
 junk_verbs = st.one_of(
     junk,
-    st.sampled_from(["", " ", "\t\n", "a\x00b", "x" * 256, "é" * 300]),
-    texts,
+    st.sampled_from(["", " ", "\t\n", "a\x00b", "x" * 256, "é" * 300, "bad\ud800"]),
+    st.text(max_size=300),
+    any_text,
 )
 
 # Fixed-offset time zones over the whole range, and naive datetimes; only moments that
@@ -327,6 +329,17 @@ def _batch_survives(**bad: Any) -> None:
     assert len(list(Action.objects.all())) == Action.objects.count()
 
 
+def _rejected_in_a_batch(error: type[Exception], match: str, **bad: Any) -> None:
+    """``log()`` refuses the bad action at call time; the batch writes only the good one."""
+    train = make_train()
+    with actrack.batch() as queue:
+        actrack.log(train, "good", grouping_delay=-1)
+        with pytest.raises(error, match=match):
+            actrack.log(train, bad.pop("verb", "bad"), grouping_delay=-1, **bad)
+        assert len(queue.entries) == 1
+    assert list(Action.objects.values_list("verb", flat=True)) == ["good"]
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="actrack/api.py clean_data: json.dumps() allows NaN/Infinity (allow_nan=True); "
@@ -337,13 +350,24 @@ def test_nan_and_infinity_in_data_are_rejected_at_log_time(value: float) -> None
     _batch_survives(value=value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="actrack/api.py clean_verb: a verb with a lone surrogate passes validation and "
-    "fails to encode (UnicodeEncodeError) when the queue is written, losing the whole batch",
-)
-def test_verb_with_a_lone_surrogate_is_rejected_at_log_time() -> None:
-    _batch_survives(verb="bad\ud800")
+@pytest.mark.parametrize("verb", ["bad\ud800", "\udfff", "a pair \ud83d\ude00 is no better"])
+def test_verb_with_a_lone_surrogate_is_rejected_at_log_time(verb: str) -> None:
+    _rejected_in_a_batch(ValueError, "lone surrogate", verb=verb)
+
+
+def test_lazy_verb_with_a_lone_surrogate_is_rejected_at_log_time() -> None:
+    _rejected_in_a_batch(ValueError, "lone surrogate", verb=gettext_lazy("bad\ud800"))
+
+
+def test_track_and_untrack_reject_verbs_with_a_lone_surrogate(world: World) -> None:
+    actrack.track(world.user, world.station, verbs=["passed"])
+    before = list(Tracker.objects.values_list("pk", "tracked_key", "verbs"))
+    with pytest.raises(ValueError, match="lone surrogate"):
+        actrack.track(world.user, [world.station, world.train], verbs=["passed", "bad\ud800"])
+    with pytest.raises(ValueError, match="lone surrogate"):
+        actrack.untrack(world.user, world.station, verbs="bad\udc00", log=True)
+    assert list(Tracker.objects.values_list("pk", "tracked_key", "verbs")) == before
+    assert not Action.objects.exists()
 
 
 @pytest.mark.xfail(
