@@ -45,6 +45,12 @@ def key_of(obj: models.Model) -> str:
         raise ValueError(
             f"actrack cannot refer to {type(obj).__name__} with an empty primary key."
         )
+    if has_lone_surrogate(key):
+        # No database holds such a key: the instance was built by hand, not loaded.
+        raise ValueError(
+            f"The primary key of {type(obj).__name__} {key!r} contains a lone surrogate "
+            "(U+D800 to U+DFFF): it is not Unicode text, and no database can store it."
+        )
     limit = max_key_length()
     if len(key) > limit:
         raise ValueError(

@@ -335,7 +335,7 @@ def _rejected_in_a_batch(error: type[Exception], match: str, **bad: Any) -> None
     with actrack.batch() as queue:
         actrack.log(train, "good", grouping_delay=-1)
         with pytest.raises(error, match=match):
-            actrack.log(train, bad.pop("verb", "bad"), grouping_delay=-1, **bad)
+            actrack.log(bad.pop("actor", train), bad.pop("verb", "bad"), grouping_delay=-1, **bad)
         assert len(queue.entries) == 1
     assert list(Action.objects.values_list("verb", flat=True)) == ["good"]
 
@@ -367,6 +367,29 @@ def test_track_and_untrack_reject_verbs_with_a_lone_surrogate(world: World) -> N
     with pytest.raises(ValueError, match="lone surrogate"):
         actrack.untrack(world.user, world.station, verbs="bad\udc00", log=True)
     assert list(Tracker.objects.values_list("pk", "tracked_key", "verbs")) == before
+    assert not Action.objects.exists()
+
+
+def _forged_station(key: str) -> Station:
+    """A "saved" instance whose key no database holds (built by hand, say from a cache)."""
+    return Station.from_db("default", ["id", "name", "city"], [key, "forged", ""])
+
+
+@pytest.mark.parametrize("role", ["actor", "targets", "related"])
+def test_object_key_with_a_lone_surrogate_is_rejected_at_log_time(role: str) -> None:
+    forged = _forged_station("x\ud800")
+    kwargs = {"actor": forged} if role == "actor" else {role: [make_station(), forged]}
+    _rejected_in_a_batch(ValueError, "lone surrogate", **kwargs)
+
+
+def test_track_and_untrack_reject_an_object_key_with_a_lone_surrogate(world: World) -> None:
+    actrack.track(world.user, world.station)
+    forged = _forged_station("\udc80")
+    with pytest.raises(ValueError, match="lone surrogate"):
+        actrack.track(world.user, [world.train, forged], log=True)
+    with pytest.raises(ValueError, match="lone surrogate"):
+        actrack.untrack(world.user, [world.station, forged])
+    assert list(Tracker.objects.values_list("tracked_key", flat=True)) == [str(world.station.pk)]
     assert not Action.objects.exists()
 
 
