@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+import math
+import reprlib
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -59,7 +61,9 @@ def log(
 
     Everything is validated before anything is queued or written: unsaved
     instances, model classes or over-long keys raise ``ValueError``; data that
-    Django's JSON encoder cannot serialise raises ``TypeError``.
+    Django's JSON encoder cannot serialise raises ``TypeError``, and data that
+    no database would store (NaN or infinite numbers, NUL characters, lone
+    surrogates) raises ``ValueError``.
     """
     entry = build_entry(
         actor,
@@ -180,17 +184,55 @@ def clean_level(level: int | str | None, handler_level: int | None) -> int:
 
 
 def clean_data(data: dict[str, Any]) -> dict[str, Any]:
-    """Data as it will be stored: JSON round-tripped with Django's encoder."""
+    """Data as it will be stored: JSON round-tripped with Django's encoder.
+
+    What a database would refuse when the queue is written is refused here:
+    NaN and infinities (JSON has no such numbers), NUL characters (PostgreSQL)
+    and lone surrogates (not Unicode text), in any key or value.
+    """
     try:
         encoded = json.dumps(data, cls=DjangoJSONEncoder)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise TypeError(f"Action data must be JSON-serialisable: {exc}") from exc
     if len(encoded) > MAX_DATA_BYTES:
         raise ValueError(f"Action data is {len(encoded)} bytes once encoded; the limit is 1 MB.")
-    if "\\u0000" in encoded:
-        raise ValueError("Action data cannot contain NUL characters.")
     decoded: dict[str, Any] = json.loads(encoded)
+    # Only escapes (ASCII output) and the bare NaN/Infinity tokens can hide a problem.
+    if "\\u" in encoded or "NaN" in encoded or "Infinity" in encoded:
+        for path, is_key, value in _json_leaves(decoded):
+            problem = _json_problem(value)
+            if problem:
+                where = "data" + "".join(f"[{reprlib.repr(part)}]" for part in path)
+                what = f"a key of {where}" if is_key else where
+                raise ValueError(
+                    f"Action data cannot contain {problem}: {what} is {reprlib.repr(value)}."
+                )
     return decoded
+
+
+def _json_leaves(value: Any) -> Iterator[tuple[tuple[str | int, ...], bool, Any]]:
+    """``(path, is a key, value)`` for every key and scalar of decoded JSON, iteratively."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                yield path, True, key
+                stack.append(((*path, key), item))
+        elif isinstance(value, list):
+            stack.extend(((*path, index), item) for index, item in enumerate(value))
+        else:
+            yield path, False, value
+
+
+def _json_problem(value: Any) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN or infinite numbers (JSON has none)"
+    if isinstance(value, str) and "\x00" in value:
+        return "NUL characters"
+    if isinstance(value, str) and has_lone_surrogate(value):
+        return "lone surrogates (U+D800 to U+DFFF; not Unicode text)"
+    return None
 
 
 def clean_timestamp(timestamp: dt.datetime | None) -> dt.datetime:
