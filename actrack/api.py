@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 MAX_VERB_LENGTH = 255
 MAX_DATA_BYTES = 1_000_000
+#: The range of timestamps (UTC): a day inside datetime's, so that every time zone can show them.
+EARLIEST_TIMESTAMP = dt.datetime.min + dt.timedelta(days=1)
+LATEST_TIMESTAMP = dt.datetime.max - dt.timedelta(days=1)
 
 
 def log(
@@ -236,12 +239,36 @@ def _json_problem(value: Any) -> str | None:
 
 
 def clean_timestamp(timestamp: dt.datetime | None) -> dt.datetime:
+    """The timestamp as stored: aware in UTC with ``USE_TZ``, naive local time without.
+
+    A naive one is first made aware in the current time zone. UTC, as databases
+    store it: PostgreSQL refuses UTC offsets past 15:59, which Python allows. Its
+    moment must lie a day inside datetime's range, since a page shows it in any
+    time zone (UTC offsets are under a day): closer to either end, it could be
+    logged but not written, or written but not read back or shown.
+    """
     if timestamp is None:
         return timezone.now()
     if not isinstance(timestamp, dt.datetime):
         raise TypeError(f"The timestamp must be a datetime, got {type(timestamp).__name__}.")
-    if settings.USE_TZ and timezone.is_naive(timestamp):
-        return timezone.make_aware(timestamp)
+    given = timestamp
+    try:
+        if settings.USE_TZ and timezone.is_naive(timestamp):
+            timestamp = timezone.make_aware(timestamp)
+        elif not settings.USE_TZ and timezone.is_aware(timestamp):
+            # Local time, as Django stores datetimes without USE_TZ (SQLite refuses aware ones).
+            timestamp = timezone.make_naive(timestamp, timezone.get_default_timezone())
+        if timezone.is_aware(timestamp):
+            timestamp = timestamp.astimezone(dt.UTC)
+        in_range = EARLIEST_TIMESTAMP <= timestamp.replace(tzinfo=None) <= LATEST_TIMESTAMP
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise ValueError(
+            f"The timestamp {given.isoformat()} is out of range: it must fall between "
+            f"{EARLIEST_TIMESTAMP.isoformat()} and {LATEST_TIMESTAMP.isoformat()}"
+            f"{' UTC' if settings.USE_TZ else ''}."
+        )
     return timestamp
 
 

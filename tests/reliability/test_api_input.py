@@ -4,14 +4,14 @@ Every call either raises ``TypeError``/``ValueError`` at call time and writes
 nothing, or succeeds and writes what it says. Inside a batch a rejected call
 leaves the queue as it was, so the other actions of the batch are still written.
 
-Inputs that the engine accepts but the database then refuses are engine bugs;
-each has its own strict xfail test at the end of this module, and the
-strategies leave them out so that the properties check everything else.
+Values that Python allows but a database refuses (NaN, lone surrogates, NUL
+characters, moments at the ends of datetime's range, UTC offsets past 15:59) are
+rejected or converted at call time too, on every backend: the strategies draw
+them, and the end of this module tests each one directly.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -19,11 +19,15 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
+from django.template import Context, Template
+from django.test import override_settings
+from django.utils import timezone
 from django.utils.translation import gettext_lazy
 from hypothesis import given
 from hypothesis import strategies as st
 
 import actrack
+from actrack.api import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
 from actrack.models import Action, ActionRelated, ActionTarget, Tracker
 from tests.conftest import make_station, make_train, make_user
 from tests.demo.models import Station, Train
@@ -89,20 +93,20 @@ junk_verbs = st.one_of(
     any_text,
 )
 
-# Fixed-offset time zones over the whole range, and naive datetimes; only moments that
-# stay within datetime's range once converted to UTC (see the xfail test below).
+# Fixed-offset time zones over the whole range, and naive datetimes, over datetime's whole
+# range: moments near its ends are rejected (see the timestamp tests below).
 offsets = st.integers(min_value=-1439, max_value=1439).map(
     lambda minutes: dt.timezone(dt.timedelta(minutes=minutes))
 )
-timestamps = st.one_of(
-    st.none(),
-    st.datetimes(
-        min_value=dt.datetime(2, 1, 1), max_value=dt.datetime(9998, 12, 31), timezones=offsets
+datetimes = st.one_of(
+    st.datetimes(timezones=offsets),
+    st.datetimes(),
+    # The edges, rare above: just inside and just outside the range.
+    st.sampled_from([EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, dt.datetime.min, dt.datetime.max]).map(
+        lambda edge: edge.replace(tzinfo=dt.UTC)
     ),
-    st.datetimes(min_value=dt.datetime(2, 1, 1), max_value=dt.datetime(9998, 12, 31)),
-    junk,
-    st.text(max_size=25),
 )
+timestamps = st.one_of(st.none(), datetimes, junk, st.text(max_size=25))
 
 levels = st.one_of(
     st.none(),
@@ -239,28 +243,42 @@ def test_rejected_log_inside_a_batch_leaves_the_queue_alone(world: World) -> Non
     report(name, MAX_EXAMPLES // 2)
 
 
-def test_log_in_a_batch_rejects_or_writes_any_verb_and_data(world: World) -> None:
-    """With valid objects the verb and the data decide: rejected, or written and read back."""
+def test_log_in_a_batch_rejects_or_writes_any_verb_data_and_timestamp(world: World) -> None:
+    """With valid objects the verb, data and timestamp decide: rejected, or written and read."""
     name = "api log values"
 
     @RELIABLE
-    @given(verb=st.one_of(st.just("passed"), any_text), payload=json_values)
-    def check(verb: Any, payload: Any) -> None:
+    @given(
+        verb=st.one_of(st.just("passed"), any_text),
+        payload=json_values,
+        timestamp=st.one_of(st.none(), datetimes),
+    )
+    def check(verb: Any, payload: Any, timestamp: Any) -> None:
         tried(name)
         before = Action.objects.count()
         with actrack.batch() as queue:
             actrack.log(world.train, "kept", grouping_delay=-1)
             try:
-                actrack.log(world.train, verb, targets=world.station, grouping_delay=-1, p=payload)
+                actrack.log(
+                    world.train,
+                    verb,
+                    targets=world.station,
+                    timestamp=timestamp,
+                    grouping_delay=-1,
+                    p=payload,
+                )
                 accepted = 1
             except REJECTED:
                 accepted = 0
             assert len(queue.entries) == 1 + accepted
         assert Action.objects.count() == before + 1 + accepted
         if accepted:
-            # Read back (not compared: PostgreSQL's jsonb stores floats as exact decimals).
+            # Read back (data not compared: PostgreSQL's jsonb stores floats as decimals).
             action = Action.objects.latest("pk")
             assert (action.verb, list(action.data)) == (verb, ["p"])
+            if timestamp is not None:
+                aware = timezone.is_aware(timestamp)
+                assert action.timestamp == (timestamp if aware else timezone.make_aware(timestamp))
 
     check()
     report(name, MAX_EXAMPLES // 2)
@@ -354,19 +372,7 @@ def test_untrack_rejects_junk_and_writes_nothing(world: World) -> None:
     report(name, MAX_EXAMPLES // 2)
 
 
-# --- engine bugs: accepted by log(), refused by the database when the queue is written ------
-
-
-def _batch_survives(**bad: Any) -> None:
-    """The batch's good action is written whatever happens to the bad one."""
-    train = make_train()
-    with actrack.batch():
-        actrack.log(train, "good", grouping_delay=-1)
-        with contextlib.suppress(*REJECTED):
-            actrack.log(train, bad.pop("verb", "bad"), grouping_delay=-1, **bad)
-    assert Action.objects.filter(verb="good").count() == 1
-    # ... and whatever was written can be read back.
-    assert len(list(Action.objects.all())) == Action.objects.count()
+# --- values a database refuses: rejected when log() is called, so a batch survives them ---
 
 
 def _rejected_in_a_batch(error: type[Exception], match: str, **bad: Any) -> None:
@@ -480,18 +486,59 @@ def test_data_nested_too_deeply_to_encode_is_a_type_error() -> None:
     _rejected_in_a_batch(TypeError, "JSON-serialisable", note=deep)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="actrack/api.py clean_timestamp: an aware datetime that leaves datetime's range "
-    "once converted to UTC passes validation, then fails (OverflowError) when written on "
-    "SQLite, or is written on PostgreSQL and breaks every later read of it (DataError)",
-)
+UTC_PLUS_5 = dt.timezone(dt.timedelta(hours=5))
+UTC_MINUS_5 = dt.timezone(dt.timedelta(hours=-5))
+
+
 @pytest.mark.parametrize(
-    "timestamp",
+    ("timestamp", "zone"),
     [
-        dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=5))),
-        dt.datetime(9999, 12, 31, 23, 0, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
+        # Out of datetime's range once in UTC.
+        (dt.datetime(1, 1, 1, tzinfo=UTC_PLUS_5), "UTC"),
+        (dt.datetime(9999, 12, 31, 23, 0, tzinfo=UTC_MINUS_5), "UTC"),
+        # Naive, made aware in the current time zone, then out of range in UTC.
+        (dt.datetime(1, 1, 1, 3, 0), "Asia/Tokyo"),
+        (dt.datetime(9999, 12, 31, 20, 0), "America/New_York"),
+        # In range in UTC, but not in every time zone that could show it.
+        (dt.datetime(1, 1, 1, 12, 0, tzinfo=dt.UTC), "UTC"),
+        (dt.datetime(9999, 12, 31, 0, 0, tzinfo=dt.UTC), "UTC"),
     ],
 )
-def test_timestamp_out_of_range_in_utc_is_rejected_at_log_time(timestamp: dt.datetime) -> None:
-    _batch_survives(timestamp=timestamp)
+def test_timestamp_out_of_range_is_rejected_at_log_time(timestamp: dt.datetime, zone: str) -> None:
+    """Out of range: not a day inside datetime's range once in UTC."""
+    with timezone.override(zone):
+        _rejected_in_a_batch(ValueError, "out of range", timestamp=timestamp)
+
+
+@pytest.mark.parametrize("timestamp", [EARLIEST_TIMESTAMP, LATEST_TIMESTAMP])
+def test_timestamps_at_the_ends_of_the_range_are_written_read_and_shown(
+    timestamp: dt.datetime,
+) -> None:
+    aware = timestamp.replace(tzinfo=dt.UTC)
+    action = actrack.log(make_train(), "edge", timestamp=aware)
+    assert action is not None
+    stored = Action.objects.get(pk=action.pk).timestamp
+    assert stored == aware
+    for minutes in (-1439, 1439):
+        with timezone.override(dt.timezone(dt.timedelta(minutes=minutes))):
+            assert Template("{{ t|date:'c' }}").render(Context({"t": stored}))
+
+
+@pytest.mark.parametrize("minutes", [-1439, -961, 961, 1439])
+def test_timestamp_with_a_utc_offset_postgresql_refuses_is_written_in_utc(minutes: int) -> None:
+    """PostgreSQL takes UTC offsets up to 15:59; Python's go up to 23:59."""
+    moment = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.timezone(dt.timedelta(minutes=minutes)))
+    with actrack.batch():
+        actrack.log(make_train(), "far", timestamp=moment, grouping_delay=-1)
+    assert Action.objects.get().timestamp == moment
+
+
+@override_settings(USE_TZ=False)
+def test_aware_timestamp_without_use_tz_is_stored_as_local_time() -> None:
+    """Django keeps naive local times without USE_TZ; SQLite refuses aware ones."""
+    aware = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC_PLUS_5)
+    with override_settings(TIME_ZONE="America/New_York"):
+        action = actrack.log(make_train(), "local", timestamp=aware)
+        assert action is not None
+        stored = Action.objects.get(pk=action.pk).timestamp
+    assert stored == dt.datetime(2024, 5, 5, 22, 8, 9)
