@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+import math
+import reprlib
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -15,7 +17,14 @@ from django.utils import timezone, translation
 from django.utils.functional import Promise
 
 from actrack.conf import app_settings
-from actrack.keys import as_list, content_type_for, ct_and_key, is_model_class, refs_of
+from actrack.keys import (
+    as_list,
+    content_type_for,
+    ct_and_key,
+    has_lone_surrogate,
+    is_model_class,
+    refs_of,
+)
 from actrack.queue import (
     Entry,
     WriteOnCommit,
@@ -29,6 +38,9 @@ if TYPE_CHECKING:
 
 MAX_VERB_LENGTH = 255
 MAX_DATA_BYTES = 1_000_000
+#: The range of timestamps (UTC): a day inside datetime's, so that every time zone can show them.
+EARLIEST_TIMESTAMP = dt.datetime.min + dt.timedelta(days=1)
+LATEST_TIMESTAMP = dt.datetime.max - dt.timedelta(days=1)
 
 
 def log(
@@ -52,7 +64,9 @@ def log(
 
     Everything is validated before anything is queued or written: unsaved
     instances, model classes or over-long keys raise ``ValueError``; data that
-    Django's JSON encoder cannot serialise raises ``TypeError``.
+    Django's JSON encoder cannot serialise raises ``TypeError``, and data that
+    no database would store (NaN or infinite numbers, NUL characters, lone
+    surrogates) raises ``ValueError``.
     """
     entry = build_entry(
         actor,
@@ -149,6 +163,11 @@ def clean_verb(verb: Any) -> str:
         )
     if "\x00" in verb:
         raise ValueError("The verb cannot contain NUL characters.")
+    if has_lone_surrogate(verb):
+        raise ValueError(
+            f"The verb {verb!r} contains a lone surrogate (U+D800 to U+DFFF): "
+            "it is not Unicode text, and no database can store it."
+        )
     return verb
 
 
@@ -168,26 +187,88 @@ def clean_level(level: int | str | None, handler_level: int | None) -> int:
 
 
 def clean_data(data: dict[str, Any]) -> dict[str, Any]:
-    """Data as it will be stored: JSON round-tripped with Django's encoder."""
+    """Data as it will be stored: JSON round-tripped with Django's encoder.
+
+    What a database would refuse when the queue is written is refused here:
+    NaN and infinities (JSON has no such numbers), NUL characters (PostgreSQL)
+    and lone surrogates (not Unicode text), in any key or value.
+    """
     try:
         encoded = json.dumps(data, cls=DjangoJSONEncoder)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise TypeError(f"Action data must be JSON-serialisable: {exc}") from exc
     if len(encoded) > MAX_DATA_BYTES:
         raise ValueError(f"Action data is {len(encoded)} bytes once encoded; the limit is 1 MB.")
-    if "\\u0000" in encoded:
-        raise ValueError("Action data cannot contain NUL characters.")
     decoded: dict[str, Any] = json.loads(encoded)
+    # Only escapes (ASCII output) and the bare NaN/Infinity tokens can hide a problem.
+    if "\\u" in encoded or "NaN" in encoded or "Infinity" in encoded:
+        for path, is_key, value in _json_leaves(decoded):
+            problem = _json_problem(value)
+            if problem:
+                where = "data" + "".join(f"[{reprlib.repr(part)}]" for part in path)
+                what = f"a key of {where}" if is_key else where
+                raise ValueError(
+                    f"Action data cannot contain {problem}: {what} is {reprlib.repr(value)}."
+                )
     return decoded
 
 
+def _json_leaves(value: Any) -> Iterator[tuple[tuple[str | int, ...], bool, Any]]:
+    """``(path, is a key, value)`` for every key and scalar of decoded JSON, iteratively."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                yield path, True, key
+                stack.append(((*path, key), item))
+        elif isinstance(value, list):
+            stack.extend(((*path, index), item) for index, item in enumerate(value))
+        else:
+            yield path, False, value
+
+
+def _json_problem(value: Any) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN or infinite numbers (JSON has none)"
+    if isinstance(value, str) and "\x00" in value:
+        return "NUL characters"
+    if isinstance(value, str) and has_lone_surrogate(value):
+        return "lone surrogates (U+D800 to U+DFFF; not Unicode text)"
+    return None
+
+
 def clean_timestamp(timestamp: dt.datetime | None) -> dt.datetime:
+    """The timestamp as stored: aware in UTC with ``USE_TZ``, naive local time without.
+
+    A naive one is first made aware in the current time zone. UTC, as databases
+    store it: PostgreSQL refuses UTC offsets past 15:59, which Python allows. Its
+    moment must lie a day inside datetime's range, since a page shows it in any
+    time zone (UTC offsets are under a day): closer to either end, it could be
+    logged but not written, or written but not read back or shown.
+    """
     if timestamp is None:
         return timezone.now()
     if not isinstance(timestamp, dt.datetime):
         raise TypeError(f"The timestamp must be a datetime, got {type(timestamp).__name__}.")
-    if settings.USE_TZ and timezone.is_naive(timestamp):
-        return timezone.make_aware(timestamp)
+    given = timestamp
+    try:
+        if settings.USE_TZ and timezone.is_naive(timestamp):
+            timestamp = timezone.make_aware(timestamp)
+        elif not settings.USE_TZ and timezone.is_aware(timestamp):
+            # Local time, as Django stores datetimes without USE_TZ (SQLite refuses aware ones).
+            timestamp = timezone.make_naive(timestamp, timezone.get_default_timezone())
+        if timezone.is_aware(timestamp):
+            timestamp = timestamp.astimezone(dt.UTC)
+        in_range = EARLIEST_TIMESTAMP <= timestamp.replace(tzinfo=None) <= LATEST_TIMESTAMP
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise ValueError(
+            f"The timestamp {given.isoformat()} is out of range: it must fall between "
+            f"{EARLIEST_TIMESTAMP.isoformat()} and {LATEST_TIMESTAMP.isoformat()}"
+            f"{' UTC' if settings.USE_TZ else ''}."
+        )
     return timestamp
 
 

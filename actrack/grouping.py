@@ -105,14 +105,18 @@ def _group_with_saved(entry: Entry, using: str) -> Action | None:
     from actrack.handlers import get_handler_class
     from actrack.models import Action
 
-    since = entry.timestamp - dt.timedelta(seconds=entry.grouping_delay)
     candidates = Action.objects.using(using).filter(
         verb=entry.verb,
-        timestamp__gte=since,
         timestamp__lte=entry.timestamp,
         actor_ct_id=entry.actor_ref[0] if entry.actor_ref else None,
         actor_key=entry.actor_ref[1] if entry.actor_ref else None,
     )
+    try:
+        since = entry.timestamp - dt.timedelta(seconds=entry.grouping_delay)
+    except OverflowError:
+        pass  # the delay reaches back past year 1: any older action will do
+    else:
+        candidates = candidates.filter(timestamp__gte=since)
     if connections[using].features.has_select_for_update:
         # Two writers grouping into the same action take turns.
         candidates = candidates.select_for_update()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -9,6 +10,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
 from actrack.conf import KEY_COLUMN_LENGTH, app_settings
+
+#: Surrogate code points: a ``str`` holding one is not Unicode text, and no database
+#: driver can encode it (``UnicodeEncodeError`` when the queue is written).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(text: str) -> bool:
+    return _SURROGATE.search(text) is not None
 
 
 def is_model_class(value: Any) -> bool:
@@ -35,6 +44,12 @@ def key_of(obj: models.Model) -> str:
     if not key:
         raise ValueError(
             f"actrack cannot refer to {type(obj).__name__} with an empty primary key."
+        )
+    if has_lone_surrogate(key):
+        # No database holds such a key: the instance was built by hand, not loaded.
+        raise ValueError(
+            f"The primary key of {type(obj).__name__} {key!r} contains a lone surrogate "
+            "(U+D800 to U+DFFF): it is not Unicode text, and no database can store it."
         )
     limit = max_key_length()
     if len(key) > limit:

@@ -148,6 +148,25 @@ def test_saved_actions_older_than_the_delay_are_left_alone() -> None:
     assert Action.objects.count() == 2  # grouped into the newest similar one
 
 
+@pytest.mark.parametrize(
+    ("older", "newer", "delay"),
+    [
+        # A delay longer than timedelta allows, or than the time since year 1.
+        (dt.datetime(2024, 1, 1, tzinfo=dt.UTC), dt.datetime(2024, 1, 2, tzinfo=dt.UTC), 2**70),
+        (dt.datetime(1, 1, 2, tzinfo=dt.UTC), dt.datetime(1, 1, 2, 1, tzinfo=dt.UTC), 10**14),
+        (dt.datetime(1, 1, 2, tzinfo=dt.UTC), dt.datetime(1, 1, 3, tzinfo=dt.UTC), 3 * 86400),
+    ],
+)
+def test_a_delay_reaching_back_past_year_one_groups_with_any_older_action(
+    older: dt.datetime, newer: dt.datetime, delay: int
+) -> None:
+    train, station = make_train(), make_station()
+    actrack.log(train, "stopped", targets=station, timestamp=older, first=1)
+    with actrack.batch():  # the batch is written, not lost to an OverflowError
+        actrack.log(train, "stopped", targets=station, timestamp=newer, grouping_delay=delay)
+    assert Action.objects.get().timestamp == older
+
+
 def test_grouping_into_saved_action_deep_merges_data_and_keeps_max_level() -> None:
     train, station = make_train(), make_station()
     first = actrack.log(
