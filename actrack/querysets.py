@@ -188,12 +188,13 @@ class ActionQuerySet(models.QuerySet["Action"]):
     ) -> Self:
         """The feed of ``user``: actions matching their trackers, readable level and up.
 
-        ``unread=True`` keeps only the actions unread for ``user``.
+        ``unread=True`` keeps only the actions unread for ``user``. The user's
+        trackers (and read state) are read from this queryset's database.
         """
         from actrack.models import Tracker
         from actrack.readstate import TRACKER_FIELDS
 
-        trackers = list(Tracker.objects.owned_by(user).only(*TRACKER_FIELDS))
+        trackers = list(Tracker.objects.using(self.db).owned_by(user).only(*TRACKER_FIELDS))
         # Unread actions are a subset of the feed: their condition replaces the
         # feed's, so a page still has one tracker condition to fan out.
         qs = self.unread_for(user, trackers) if unread else self.tracked_by(trackers).visible()

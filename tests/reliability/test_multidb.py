@@ -245,12 +245,6 @@ def test_router_decides_where_log_track_and_read_state_go() -> None:
 # --- reads --------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="actrack/querysets.py ActionQuerySet.feed(): the user's trackers are read with "
-    "Tracker.objects.owned_by(user) on the default database, not on the queryset's "
-    "(self.db), so Action.objects.using('other').feed(user) ignores the trackers in 'other'",
-)
 def test_feed_on_another_database_uses_the_trackers_there() -> None:
     twins = Twins()
     user = twins.user[OTHER]
@@ -260,6 +254,68 @@ def test_feed_on_another_database_uses_the_trackers_there() -> None:
     feed = Action.objects.using(OTHER).feed(user)
     assert list(feed) == [action]
     assert feed.page().actions == [action]
+
+
+def follow_in_other(twins: Twins) -> list[Action]:
+    """The user of "other" follows the train there (every role, since long ago); three
+    actions about it in "other", newest first. In default, the twin user (same key)
+    follows the twin train only for a verb that never happens and has read everything:
+    anything read from default instead of "other" finds no feed and nothing unread."""
+    actrack.track(twins.user[OTHER], twins.train[OTHER], actor_only=False, using=OTHER)
+    Tracker.objects.using(OTHER).update(created=_days_ago(365))
+    actrack.track(twins.user["default"], twins.train["default"], verbs=["never"])
+    ReadMark.objects.using("default").create(user=twins.user["default"], last_read_id=10**9)
+    actions: list[Action] = []
+    for day, verb in enumerate(("announced", "departed", "arrived")):
+        action = actrack.log(
+            twins.station[OTHER],
+            verb,
+            targets=twins.train[OTHER],
+            timestamp=_days_ago(3 - day),
+            using=OTHER,
+            grouping_delay=-1,
+        )
+        assert action is not None
+        actions.append(action)
+    return actions[::-1]
+
+
+def test_feed_on_another_database_ignores_the_trackers_in_default() -> None:
+    twins = Twins()
+    newest, middle, oldest = follow_in_other(twins)
+    user = twins.user[OTHER]
+    feed = Action.objects.using(OTHER).feed(user)
+    assert list(feed) == [newest, middle, oldest]
+    assert all(action._state.db == OTHER for action in feed)
+    assert list(Action.objects.using(OTHER).feed(user, verb="departed")) == [middle]
+    assert list(Action.objects.using(OTHER).with_verbs("arrived").feed(user)) == [newest]
+    assert list(Action.objects.using("default").feed(twins.user["default"])) == []
+
+
+def test_feed_pages_on_another_database_follow_their_cursor() -> None:
+    twins = Twins()
+    newest, middle, oldest = follow_in_other(twins)
+    feed = Action.objects.using(OTHER).feed(twins.user[OTHER])
+    first = feed.page(size=2)
+    assert first.actions == [newest, middle] and first.next_cursor is not None
+    second = feed.page(first.next_cursor, size=2)
+    assert (second.actions, second.next_cursor) == ([oldest], None)
+    assert all(action._state.db == OTHER for action in first.actions + second.actions)
+
+
+def test_unread_feed_on_another_database_reads_its_read_state() -> None:
+    twins = Twins()
+    newest, middle, oldest = follow_in_other(twins)
+    user = twins.user[OTHER]
+    actions = Action.objects.using(OTHER)
+    assert list(actions.feed(user, unread=True)) == [newest, middle, oldest]
+    assert middle.mark_read_for(user, force=True)
+    assert list(actions.feed(user, unread=True)) == [newest, oldest]
+    assert list(actions.newest_first().unread_for(user)) == [newest, oldest]
+    assert actions.feed(user, unread=True).page(size=1).actions == [newest]
+    mark_all_read(user, using=OTHER)
+    assert list(actions.feed(user, unread=True)) == []
+    assert list(actions.unread_for(user)) == []
 
 
 def test_feed_on_another_database_reads_nothing_from_default() -> None:
