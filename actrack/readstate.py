@@ -125,10 +125,14 @@ def mark_read(user: Any, actions: Sequence[Action], *, force: bool = False) -> l
 
 
 def mark_all_read(user: Any, using: str | None = None) -> None:
-    """Everything logged so far becomes read for ``user``: one statement."""
+    """Everything logged so far becomes read for ``user``: one statement.
+
+    Without ``using``, the database is the routers' choice for ``ReadMark``
+    with ``user`` as the instance hint, else the user's own database.
+    """
     from actrack.models import Action, ReadMark
 
-    db = using or router.db_for_write(ReadMark) or "default"
+    db = using or router.db_for_write(ReadMark, instance=user)
     connection = connections[db]
     quote = connection.ops.quote_name
     mark, action = ReadMark._meta.db_table, Action._meta.db_table
@@ -185,7 +189,8 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     The statement starts from the user's tracker rows and reaches the actions
     through the per-object indexes (one branch per role and tracker kind),
     so its cost follows the user's trackers and recent activity, not the
-    size of the table.
+    size of the table. Without ``using``, the database is the routers' choice
+    for ``Action`` with ``user`` as the instance hint, else the user's own.
     """
     from actrack.models import Action
 
@@ -195,7 +200,7 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
         raise ValueError(f"cap must be a non-negative integer, got {cap!r}")
     if cap == 0:
         return 0
-    db = using or router.db_for_read(Action) or "default"
+    db = using or router.db_for_read(Action, instance=user)
     sql, params = _unread_count_sql(user, connections[db], cap)
     with connections[db].cursor() as cursor:
         cursor.execute(sql, params)

@@ -318,6 +318,53 @@ def test_unread_feed_on_another_database_reads_its_read_state() -> None:
     assert list(actions.unread_for(user)) == []
 
 
+def test_unread_count_and_mark_all_read_follow_the_users_database() -> None:
+    """Without ``using``: the user's own database (no router has an opinion here)."""
+    twins = Twins()
+    follow_in_other(twins)
+    user = twins.user[OTHER]
+    assert unread_count(user) == 3
+    assert unread_count(user, cap=2) == 2
+    assert unread_count(twins.user["default"]) == 0
+    mark_all_read(user)
+    assert unread_count(user) == 0
+    assert ReadMark.objects.using(OTHER).get().user_id == user.pk
+    assert ReadMark.objects.using("default").get().last_read_id == 10**9  # untouched
+
+
+def test_unread_flags_and_rendering_on_another_database() -> None:
+    twins = Twins()
+    newest, middle, oldest = follow_in_other(twins)
+    user = twins.user[OTHER]
+    assert newest.is_unread_for(user)
+    assert Action.bulk_is_unread_for(user, [newest, middle, oldest]) == [True, True, True]
+    with override_settings(ACTRACK={"AUTO_READ": False}):
+        assert newest.render(user).startswith("other arrived other")  # objects of "other"
+        assert ReadAction.objects.using(OTHER).count() == 0
+    assert Action.bulk_render([newest, middle], user=user)  # AUTO_READ: marks them read
+    assert Action.bulk_is_unread_for(user, [newest, middle, oldest]) == [False, False, True]
+    assert sorted(ReadAction.objects.using(OTHER).values_list("action_id", flat=True)) == sorted(
+        [newest.pk, middle.pk]
+    )
+    assert oldest.mark_read_for(user) and not oldest.is_unread_for(user)
+    assert ReadAction.objects.using(OTHER).count() == 3
+    assert ReadAction.objects.using("default").count() == 0
+
+
+def test_routers_choose_where_unread_count_and_mark_all_read_go() -> None:
+    """Routers come first, as for Django's related managers: a user loaded from default
+    has its read state in "other" when the routers say so."""
+    twins = Twins()
+    follow_in_other(twins)
+    user = twins.user["default"]
+    with override_settings(DATABASE_ROUTERS=ROUTERS):
+        assert unread_count(user) == 3
+        mark_all_read(user)
+    assert unread_count(user, using=OTHER) == 0
+    assert ReadMark.objects.using(OTHER).count() == 1
+    assert ReadMark.objects.using("default").get().last_read_id == 10**9
+
+
 def test_feed_on_another_database_reads_nothing_from_default() -> None:
     """What works today: with the same trackers in both databases, each feed reads its own
     actions (the trackers' rows, not only their ids, differ between databases)."""
