@@ -378,14 +378,6 @@ def test_feed_on_another_database_reads_nothing_from_default() -> None:
         assert all(action._state.db == db for action in feed)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="actrack/accessors.py ObjectActions/ObjectTrackers (get_queryset() and _base()) "
-    "build querysets with using=self._db, None unless "
-    "db_manager() was called, so obj.actions/obj.trackers of an instance loaded from "
-    "'other' read the default database (here: the twin object's actions), unlike "
-    "Django's related managers, which follow instance._state.db",
-)
 def test_accessors_of_an_instance_read_its_database() -> None:
     twins = Twins()
     for db in DBS:
@@ -396,3 +388,131 @@ def test_accessors_of_an_instance_read_its_database() -> None:
         assert [a.data["db"] for a in twins.station[db].actions.as_target()] == [db]
         assert [a.data["db"] for a in twins.user[db].actions.feed()] == [db]
         assert [t._state.db for t in twins.user[db].trackers.owned()] == [db]
+
+
+def scene_in_both(twins: Twins) -> dict[str, list[Action]]:
+    """In each database, about the train: it departs (actor), a station announces it
+    (related), it is cleaned (target); the user follows it (every role) since long ago.
+    Each action's data names its database."""
+    actions: dict[str, list[Action]] = {}
+    for db in DBS:
+        train, station = twins.train[db], twins.station[db]
+        logged = [
+            actrack.log(train, "departed", targets=station, timestamp=_days_ago(3), using=db),
+            actrack.log(station, "announced", related=train, timestamp=_days_ago(2), using=db),
+            actrack.log(None, "cleaned", targets=train, timestamp=_days_ago(1), using=db),
+        ]
+        for action in logged:
+            assert action is not None
+            action.data = {"db": db}
+            action.save(using=db, update_fields=["data"])
+        actions[db] = logged[::-1]  # newest first
+        actrack.track(twins.user[db], train, actor_only=False, using=db)
+        Tracker.objects.using(db).update(created=_days_ago(365))
+    return actions
+
+
+def dbs_of(actions: Any) -> set[str]:
+    """Where ``actions`` were read from, and where their data says they were written."""
+    return {action._state.db for action in actions} | {action.data["db"] for action in actions}
+
+
+def test_action_accessors_of_an_instance_read_its_database() -> None:
+    twins = Twins()
+    actions = scene_in_both(twins)
+    for db in DBS:
+        train, user = twins.train[db], twins.user[db]
+        cleaned, announced, departed = actions[db]
+        assert list(train.actions.all()) == [cleaned, announced, departed]
+        assert list(train.actions.all(verb="departed")) == [departed]
+        assert list(train.actions.filter(verb="cleaned")) == [cleaned]
+        assert train.actions.count() == 3
+        assert list(train.actions.as_actor()) == [departed]
+        assert list(train.actions.as_target()) == [cleaned]
+        assert list(train.actions.as_related()) == [announced]
+        assert list(user.actions.feed()) == [cleaned, announced, departed]
+        assert list(user.actions.feed(unread=True)) == [cleaned, announced, departed]
+        assert list(user.actions.feed(verb="announced")) == [announced]
+        page = train.actions.all().page(size=2)
+        assert page.actions == [cleaned, announced]
+        assert train.actions.all().page(page.next_cursor, size=2).actions == [departed]
+        assert user.actions.feed().page(size=3).actions == [cleaned, announced, departed]
+        for read in (train.actions.all(), train.actions.as_actor(), user.actions.feed()):
+            assert dbs_of(read) == {db}
+
+
+def test_tracker_accessors_of_an_instance_read_their_database() -> None:
+    twins = Twins()
+    for db in DBS:
+        actrack.track(twins.user[db], [twins.train[db], Station], verbs=["departed"], using=db)
+    fan = user_in("default", "fan")  # a second follower, in default only
+    actrack.track(fan, twins.train["default"])
+    for db, followers in (("default", 2), (OTHER, 1)):
+        train, station, user = twins.train[db], twins.station[db], twins.user[db]
+        assert {t._state.db for t in train.trackers.all()} == {db}
+        assert train.trackers.all().count() == followers
+        assert train.trackers.tracking().count() == followers
+        assert train.trackers.tracking(user=user).get().verbs == ["departed"]
+        users = list(train.trackers.users())
+        assert len(users) == followers and {u._state.db for u in users} == {db}
+        assert list(train.trackers.users(username="traveller")) == [user]
+        assert station.trackers.tracking().get().tracked is Station
+        owned = list(user.trackers.owned())
+        assert len(owned) == 2 and {t._state.db for t in owned} == {db}
+        assert user.trackers.owned(tracked_key="").get().tracked is Station
+        assert user.trackers.all().count() == 2
+        tracked = user.trackers.tracked()
+        assert tracked == {train, Station}
+        (instance,) = user.trackers.tracked(Train, verbs=["departed"])
+        assert (instance.name, instance._state.db) == (db, db)  # loaded from the same database
+        assert user.trackers.tracked(verbs=["arrived"]) == set()
+
+
+def test_an_explicit_database_wins_over_the_instances() -> None:
+    twins = Twins()
+    actions = scene_in_both(twins)
+    train, user = twins.train[OTHER], twins.user[OTHER]
+    assert list(train.actions.db_manager("default").all()) == actions["default"]
+    assert dbs_of(train.actions.db_manager("default").as_target()) == {"default"}
+    assert dbs_of(train.actions.all().using("default")) == {"default"}
+    assert dbs_of(user.actions.db_manager("default").feed()) == {"default"}
+    owned = user.trackers.db_manager("default").owned()
+    assert {t._state.db for t in owned} == {"default"}
+    users = train.trackers.db_manager("default").users()
+    assert {u._state.db for u in users} == {"default"}
+
+
+class ActrackElsewhere:
+    """Routes actrack's models to "other"; no opinion on the others."""
+
+    def db_for_read(self, model: Any, **hints: Any) -> str | None:
+        return OTHER if model._meta.app_label == "actrack" else None
+
+    db_for_write = db_for_read
+
+
+def test_routers_choose_the_accessors_database_before_the_instance() -> None:
+    """As for Django's related managers: the routers decide first, with the instance as
+    a hint; the instance's own database is the fallback."""
+    twins = Twins()
+    actions = scene_in_both(twins)
+    train, user = twins.train["default"], twins.user["default"]
+    with override_settings(DATABASE_ROUTERS=[f"{__name__}.ActrackElsewhere"]):
+        assert list(train.actions.all()) == actions[OTHER]
+        assert dbs_of(train.actions.as_related()) == {OTHER}
+        assert dbs_of(user.actions.feed()) == {OTHER}
+        assert {t._state.db for t in user.trackers.owned()} == {OTHER}
+        assert {u._state.db for u in train.trackers.users()} == {OTHER}
+        assert {obj._state.db for obj in user.trackers.tracked()} == {OTHER}
+        assert list(train.actions.db_manager("default").all()) == actions["default"]
+
+
+def test_writes_through_the_accessors_go_to_the_instances_database() -> None:
+    twins = Twins()
+    scene_in_both(twins)
+    assert twins.train[OTHER].actions.filter(verb="departed").update(level=50) == 1
+    assert Action.objects.using(OTHER).get(verb="departed").level == 50
+    assert Action.objects.using("default").get(verb="departed").level != 50
+    twins.user[OTHER].trackers.owned().delete()
+    assert Tracker.objects.using(OTHER).count() == 0
+    assert Tracker.objects.using("default").count() == 1
