@@ -15,6 +15,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
+from django.db import connections
 from django.test import override_settings
 from django.utils import timezone
 
@@ -301,6 +302,22 @@ def test_feed_pages_on_another_database_follow_their_cursor() -> None:
     second = feed.page(first.next_cursor, size=2)
     assert (second.actions, second.next_cursor) == ([oldest], None)
     assert all(action._state.db == OTHER for action in first.actions + second.actions)
+
+
+def test_a_page_on_another_database_is_compiled_for_its_connection(monkeypatch: Any) -> None:
+    """The fan-out branches of page() are SQL for the queryset's connection, not the default
+    one (they differ when the databases run different backends or versions)."""
+    twins = Twins()
+    newest, middle, oldest = follow_in_other(twins)
+    feed = Action.objects.using(OTHER).feed(twins.user[OTHER])
+
+    def not_here(name: str) -> str:
+        raise AssertionError(f"{name!r} quoted for the default connection")
+
+    monkeypatch.setattr(connections["default"].ops, "quote_name", not_here)
+    first = feed.page(size=2)
+    assert first.actions == [newest, middle]
+    assert feed.page(first.next_cursor, size=2).actions == [oldest]
 
 
 def test_unread_feed_on_another_database_reads_its_read_state() -> None:
