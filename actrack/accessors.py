@@ -51,6 +51,10 @@ def _is_user(obj: Any) -> bool:
     return isinstance(obj, get_user_model())
 
 
+# Which database the accessors use, as Django's related managers choose it: the
+# instance is the routers' hint, so querysets read (and write) where the routers
+# send them for that instance, else in the instance's own database
+# (``instance._state.db``); ``db_manager()`` or ``using()`` still choose explicitly.
 class ObjectActions(ActionManager):
     """Actions about one object; ``all()`` is every action it appears in, newest first."""
 
@@ -60,9 +64,10 @@ class ObjectActions(ActionManager):
         super().__init__()
         self.model = Action
         self.instance = instance
+        self._hints = {"instance": instance}
 
     def get_queryset(self) -> ActionQuerySet:
-        return ActionQuerySet(self.model, using=self._db).for_object(self.instance).newest_first()
+        return self._base().for_object(self.instance).newest_first()
 
     def as_actor(self, **filters: Any) -> ActionQuerySet:
         return self._base().as_actor(self.instance).filter(**filters).newest_first()
@@ -86,7 +91,7 @@ class ObjectActions(ActionManager):
         return self._base().feed(self.instance, include_own=include_own, **filters)
 
     def _base(self) -> ActionQuerySet:
-        return ActionQuerySet(self.model, using=self._db)
+        return ActionQuerySet(self.model, using=self._db, hints=self._hints)
 
 
 class ObjectTrackers(TrackerManager):
@@ -98,24 +103,29 @@ class ObjectTrackers(TrackerManager):
         super().__init__()
         self.model = Tracker
         self.instance = instance
+        self._hints = {"instance": instance}
 
     def get_queryset(self) -> TrackerQuerySet:
-        base = TrackerQuerySet(self.model, using=self._db)
+        base = self._base()
         if _is_user(self.instance):
             return base.filter(pk__in=self.tracking().values("pk")) | base.owned_by(self.instance)
         return base.tracking(self.instance)
 
     def _base(self) -> TrackerQuerySet:
-        return TrackerQuerySet(self.model, using=self._db)
+        return TrackerQuerySet(self.model, using=self._db, hints=self._hints)
 
     def tracking(self, **filters: Any) -> TrackerQuerySet:
         """Trackers following this object (its own and those of its whole model)."""
         return self._base().tracking(self.instance).filter(**filters)
 
     def users(self, **filters: Any) -> QuerySet[Any]:
-        """Users following this object; ``filters`` apply to the users."""
-        user_ids = self.tracking().values("user_id")
-        return get_user_model()._default_manager.filter(pk__in=user_ids).filter(**filters)
+        """Users following this object; ``filters`` apply to the users.
+
+        They are read from the trackers' database, which the query's subquery reads.
+        """
+        trackers = self.tracking()
+        users = get_user_model()._default_manager.using(trackers.db)
+        return users.filter(pk__in=trackers.values("user_id")).filter(**filters)
 
     def owned(self, **filters: Any) -> TrackerQuerySet:
         """Trackers the user owns (users only)."""
@@ -129,18 +139,19 @@ class ObjectTrackers(TrackerManager):
         self._require_user("tracked")
         if isinstance(verbs, str):
             verbs = [verbs]
-        trackers = list(
+        queryset = (
             self._base()
             .owned_by(self.instance)
             .of_models(*models_)
             .with_any_verb(verbs)
             .filter(**filters)
         )
+        trackers = list(queryset)
         wanted: dict[int, set[str]] = {}
         for tracker in trackers:
             if tracker.tracked_key:
                 wanted.setdefault(tracker.tracked_ct_id, set()).add(tracker.tracked_key)
-        objects = load_objects(wanted, self.db)
+        objects = load_objects(wanted, queryset.db)  # the tracked objects live beside them
         result: set[Any] = set()
         for tracker in trackers:
             if tracker.tracked_key:

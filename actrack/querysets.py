@@ -211,9 +211,10 @@ class ActionQuerySet(models.QuerySet["Action"]):
     ) -> Self:
         """The feed of ``user``: actions matching their trackers, readable level and up.
 
-        ``unread=True`` keeps only the actions unread for ``user``.
+        ``unread=True`` keeps only the actions unread for ``user``. The user's
+        trackers (and read state) are read from this queryset's database.
         """
-        trackers = tracker_rows(user)
+        trackers = tracker_rows(user, self.db)
         # Unread actions are a subset of the feed: their condition replaces the
         # feed's, so a page still has one tracker condition to fan out.
         qs = self.unread_for(user, trackers) if unread else self.tracked_by(trackers).visible()

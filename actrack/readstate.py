@@ -133,10 +133,12 @@ def mark_all_read(user: Any, using: str | None = None) -> None:
     """Everything logged so far becomes read for ``user``: one statement.
 
     See :class:`~actrack.models.ReadMark` for what the mark covers.
+    Without ``using``, the database is the routers' choice for ``ReadMark``
+    with ``user`` as the instance hint, else the user's own database.
     """
     from actrack.models import Action, ReadMark
 
-    db = using or router.db_for_write(ReadMark) or "default"
+    db = using or router.db_for_write(ReadMark, instance=user)
     connection = connections[db]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(c) for c in ("user_id", "last_read_id", "read_until", "updated"))
@@ -190,7 +192,8 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     The feed engine's statement (:func:`actrack.feedengine.count_unread_sql`),
     reading the user's tracker rows itself: its cost follows the number of
     trackers and the unread actions, not the size of the tables or the history
-    already read.
+    already read. Without ``using``, the database is the routers' choice for
+    ``Action`` with ``user`` as the instance hint, else the user's own.
     """
     from actrack.models import Action
 
@@ -200,7 +203,7 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
         raise ValueError(f"cap must be a non-negative integer, got {cap!r}")
     if cap == 0:
         return 0
-    db = using or router.db_for_read(Action) or "default"
+    db = using or router.db_for_read(Action, instance=user)
     sql, params = _unread_count_sql(user, connections[db], cap)
     with connections[db].cursor() as cursor:
         cursor.execute(sql, params)

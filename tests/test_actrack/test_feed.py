@@ -140,6 +140,7 @@ def test_feed_query_count_does_not_grow_with_trackers(count_queries: Any) -> Non
     for train in trains:
         _log(train, "departed")
     actrack.track(user, trains[:3])
+    list(user.actions.feed())  # caches the user's content type, whatever ran before
     with count_queries() as few:
         list(user.actions.feed())
     actrack.track(user, trains)
