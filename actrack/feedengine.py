@@ -142,6 +142,9 @@ def page_ids_sql(
         floor=read_floor(expression.unread_for, connection),
     )
     since = expression.unread_for is not None
+    if not since:
+        statement.walk = walk_tokens(trackers)
+        statement.scans = sum(1 if tracker.actor_only else 3 for tracker in trackers)
     sql, params = statement.sql(statement.python_relations(trackers, since))
     cap = connection.features.max_query_params
     if cap is not None and len(params) > cap:
@@ -212,6 +215,37 @@ def count_unread_sql(
         f"SELECT COUNT(*) FROM ({sql}) AS _n WHERE NOT EXISTS (SELECT 1 FROM {read} AS _r "
         f"WHERE _r.user_id = %s AND _r.action_id = _n.id)"
     ), [*params, user.pk]
+
+
+#: Rows a page may walk down the timeline per fan-out scan it would save (a walked
+#: row costs about what a scan does), and at most; with fewer scans than
+#: ``WALK_MIN_SCANS`` a page fans out at once.
+WALK_ROWS_PER_SCAN = 0.5
+WALK_MAX_ROWS = 5_000
+WALK_MIN_SCANS = 100
+
+
+def walk_tokens(trackers: Iterable[TrackerLike]) -> dict[tuple[str, str], list[str]]:
+    """The trackers as text tokens, for matching actions while walking the timeline.
+
+    By (role, kind): role ``actor`` (every tracker) or ``links`` (those not
+    actor-only, for targets and related); kind ``object`` (``ct:len:key``, the
+    key's length keeping tokens unambiguous whatever the key holds),
+    ``model`` (``ct``), and both again followed by ``:verb`` for trackers
+    limited to some verbs.
+    """
+    tokens: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for tracker in trackers:
+        key = tracker.tracked_key or ""
+        kind = "object" if key else "model"
+        base = f"{tracker.tracked_ct_id}:{len(key)}:{key}" if key else str(tracker.tracked_ct_id)
+        if tracker.verbs:
+            kind, found = f"{kind} verb", [f"{base}:{verb}" for verb in tracker.verbs]
+        else:
+            found = [base]
+        for role in ("actor",) if tracker.actor_only else ("actor", "links"):
+            tokens[(role, kind)].update(found)
+    return {key: sorted(found) for key, found in sorted(tokens.items())}
 
 
 _NOTHING = object()
@@ -294,6 +328,8 @@ class _Statement:
         lowest = "'-infinity'::timestamptz" if self.postgres else "''"
         self.bound = f"COALESCE((SELECT ts FROM _bound), {lowest})"
         self.floor_sql = f"COALESCE((SELECT ts FROM _floor), {lowest})"
+        self.walk: dict[tuple[str, str], list[str]] | None = None  # walk_tokens(): walk first
+        self.scans = 0  # how many scans the fan-out makes (trackers times roles)
 
     def python_relations(self, trackers: Iterable[TrackerLike], since: bool) -> list[Relation]:
         """The trackers as literal rows, one relation per (keyed, verb set)."""
@@ -346,6 +382,18 @@ class _Statement:
             for number, relation in enumerate(relations)
             for role in ("actor", "targets", "related")
         ]
+        self.gate = ""
+        scans = self.scans
+        if self.walk is not None and (
+            scans < WALK_MIN_SCANS or scans * WALK_ROWS_PER_SCAN < int(self.limit_sql)
+        ):
+            self.walk = None  # too few scans for a walk to pay
+        if self.walk is not None:
+            walk, walk_params = self._walk(self.walk, scans)
+            ctes.append(walk)
+            params += walk_params
+            # The fan-out runs only when the walk did not fill the page.
+            self.gate = f"(SELECT COUNT(*) FROM _w) < {self.limit_sql}"
         heads, head_params = self._heads(branches)
         ctes.append(heads)
         params += head_params
@@ -369,11 +417,82 @@ class _Statement:
                 )
             params += scan_params
         union = " UNION ALL ".join(parts)
+        if self.walk is not None:
+            union = f"SELECT id, ts FROM _w WHERE NOT {self.gate} UNION ALL {union}"
         sql = (
             f"WITH {', '.join(ctes)} SELECT _u.id FROM (SELECT DISTINCT _c.id, _c.ts "
             f"FROM ({union}) AS _c) AS _u ORDER BY _u.ts DESC, _u.id DESC LIMIT {self.limit_sql}"
         )
         return sql, params
+
+    def _walk(self, tokens: dict[tuple[str, str], list[str]], scans: int) -> tuple[str, list[Any]]:
+        """``_w``: the page by walking the timeline, if its newest rows hold enough matches.
+
+        At most ``rows`` actions are read, newest first, each checked against
+        the tracker tokens (sets hashed or indexed once); the walk stops at the
+        ``limit``-th match. It wins when the followed objects are busy and
+        costs little when they are not: ``rows`` follows the number of scans
+        the fan-out would make.
+        """
+        action = self.action
+        rows = min(WALK_MAX_ROWS, int(scans * WALK_ROWS_PER_SCAN))
+        ctes: list[str] = []
+        params: list[Any] = []
+        sets: dict[tuple[str, str], str] = {}
+        for number, (key, values) in enumerate(tokens.items()):
+            name = sets[key] = f"_wt{number}"
+            if self.postgres:
+                ctes.append(f"{name}(v) AS (SELECT unnest(%s::text[]))")
+                params.append(values)
+            else:
+                ctes.append(f"{name}(v) AS (VALUES {', '.join(['(%s)'] * len(values))})")
+                params.extend(values)
+
+        def match(ct: str, key: str, role: str) -> str:
+            length = f"CAST(LENGTH({key}) AS TEXT)"
+            token = {
+                "object": f"CAST({ct} AS TEXT) || ':' || {length} || ':' || {key}",
+                "model": f"CAST({ct} AS TEXT)",
+            }
+            terms = []
+            for kind in ("object", "model"):
+                if (role, kind) in sets:
+                    terms.append(f"{token[kind]} IN (SELECT v FROM {sets[(role, kind)]})")
+                if (role, f"{kind} verb") in sets:
+                    name = sets[(role, f"{kind} verb")]
+                    terms.append(f"{token[kind]} || ':' || _a.verb IN (SELECT v FROM {name})")
+            return " OR ".join(terms)
+
+        conditions: list[str] = []
+        if any(role == "actor" for role, _kind in sets):
+            conditions.append(match("_a.actor_ct_id", "_a.actor_key", "actor"))
+        if any(role == "links" for role, _kind in sets):
+            # OFFSET 0 keeps PostgreSQL from hashing the whole link table instead of
+            # probing each walked action's links through the index on action_id.
+            fence = " OFFSET 0" if self.postgres else ""
+            for role in ("targets", "related"):
+                conditions.append(
+                    f"EXISTS (SELECT 1 FROM {self.links[role]} AS _l WHERE _l.action_id = _a.id "
+                    f"AND ({match('_l.obj_ct_id', '_l.obj_key', 'links')}){fence})"
+                )
+        position, position_params = "", []
+        if self.position is not None:
+            timestamp, pk = self.position
+            position = (
+                f" AND {action}.timestamp <= %s AND ({action}.timestamp < %s OR {action}.id < %s)"
+            )
+            position_params = [timestamp, timestamp, pk]
+        newest = (
+            f"SELECT {action}.id, {action}.timestamp, {action}.actor_ct_id, {action}.actor_key, "
+            f"{action}.verb FROM {action} WHERE ({self.where}){position} "
+            f"ORDER BY {action}.timestamp DESC, {action}.id DESC LIMIT {rows}"
+        )
+        ctes.append(
+            f"_w AS (SELECT _a.id, _a.timestamp AS ts FROM ({newest}) AS _a "
+            f"WHERE {' OR '.join(conditions) or '1 = 0'} "
+            f"ORDER BY _a.timestamp DESC, _a.id DESC LIMIT {self.limit_sql})"
+        )
+        return ", ".join(ctes), [*params, *self.where_params, *position_params]
 
     def _heads(self, branches: list[tuple[Relation, int, str]]) -> tuple[str, list[Any]]:
         parts: list[str] = []
@@ -385,6 +504,8 @@ class _Statement:
             each = relation.constants if self.postgres and relation.constants else [None]
             for ct in each:
                 filters = [] if role == "actor" else ["NOT _t.ao"]
+                if self.gate:
+                    filters.append(self.gate)
                 filter_params: list[Any] = []
                 if ct is not None:
                     filters.append(f"_t.ct = {int(ct)}")
