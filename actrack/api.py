@@ -23,7 +23,7 @@ from actrack.keys import (
     ct_and_key,
     has_lone_surrogate,
     is_model_class,
-    refs_of,
+    unique_refs,
 )
 from actrack.queue import (
     Entry,
@@ -115,17 +115,15 @@ def build_entry(
         actor_ref: tuple[int, str] | None = _ref(actor)
     else:
         actor_ref = None
-    target_list = as_list(targets, what="targets")
-    related_list = as_list(related, what="related")
-    target_refs = refs_of(target_list, what="targets")
-    related_refs = refs_of(related_list, what="related")
+    target_list, target_refs = unique_refs(as_list(targets, what="targets"), what="targets")
+    related_list, related_refs = unique_refs(as_list(related, what="related"), what="related")
     return Entry(
         actor=actor,
         actor_ref=actor_ref,
         verb=verb_text,
-        targets=_dedupe(target_list, target_refs),
+        targets=target_list,
         target_refs=target_refs,
-        related=_dedupe(related_list, related_refs),
+        related=related_list,
         related_refs=related_refs,
         level=clean_level(level, get_handler_class(verb_text).level),
         data=clean_data(data),
@@ -139,13 +137,6 @@ def _ref(obj: Any) -> tuple[int, str]:
     ct, key = ct_and_key(obj)
     assert key is not None
     return ct.pk, key
-
-
-def _dedupe(objs: list[Any], refs: list[tuple[int, str]]) -> list[Any]:
-    by_ref: dict[tuple[int, str], Any] = {}
-    for obj in objs:
-        by_ref.setdefault(_ref(obj), obj)
-    return [by_ref[ref] for ref in refs]
 
 
 def clean_verb(verb: Any) -> str:
@@ -193,6 +184,9 @@ def clean_data(data: dict[str, Any]) -> dict[str, Any]:
     NaN and infinities (JSON has no such numbers), NUL characters (PostgreSQL)
     and lone surrogates (not Unicode text), in any key or value.
     """
+    flat = _flat_data(data)
+    if flat is not None:
+        return flat
     try:
         encoded = json.dumps(data, cls=DjangoJSONEncoder)
     except (TypeError, ValueError, RecursionError) as exc:
@@ -211,6 +205,35 @@ def clean_data(data: dict[str, Any]) -> dict[str, Any]:
                     f"Action data cannot contain {problem}: {what} is {reprlib.repr(value)}."
                 )
     return decoded
+
+
+_PLAIN = (str, int, bool, type(None))  # exact types: subclasses (enums...) round-trip
+
+
+def _flat_data(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The usual data, a few plain scalars, checked without a JSON round trip.
+
+    What the round trip would return unchanged: text keys, and text, integer,
+    boolean, ``None`` or finite float values, with no character a database
+    refuses, small enough to stay under the size limit even fully escaped.
+    ``None`` for anything else (the caller then round-trips).
+    """
+    if type(data) is not dict or len(data) > 20:
+        return None
+    size = 0
+    for key, value in data.items():
+        if type(key) is not str:
+            return None
+        if type(value) is float:
+            if not math.isfinite(value):
+                return None
+        elif type(value) not in _PLAIN or (type(value) is int and abs(value) > 2**53):
+            return None
+        for text in (key, value) if type(value) is str else (key,):
+            size += len(text)
+            if "\x00" in text or has_lone_surrogate(text):
+                return None
+    return dict(data) if size * 6 < MAX_DATA_BYTES else None
 
 
 def _json_leaves(value: Any) -> Iterator[tuple[tuple[str | int, ...], bool, Any]]:

@@ -24,6 +24,12 @@ class ActrackConfig(AppConfig):
 
 
 def _settings_changed(setting: str, **kwargs: object) -> None:
+    if setting in ("ACTRACK", "AUTH_USER_MODEL"):
+        from actrack import handlers
+        from actrack.conf import app_settings
+
+        app_settings.clear()
+        handlers.clear_caches()
     if setting == "ACTRACK":
         from actrack import registry
 

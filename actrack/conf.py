@@ -47,7 +47,18 @@ def _defaults() -> dict[str, Any]:
 
 
 class AppSettings:
-    """Attribute access to the ``ACTRACK`` settings dictionary, with defaults."""
+    """Attribute access to the ``ACTRACK`` settings dictionary, with defaults.
+
+    Resolved values are cached (logging reads several per action); the cache
+    is cleared when ``ACTRACK`` or ``AUTH_USER_MODEL`` changes through
+    ``setting_changed`` (``override_settings`` sends it).
+    """
+
+    def __init__(self) -> None:
+        self.__dict__["_cache"] = {}
+
+    def clear(self) -> None:
+        self._cache.clear()
 
     def user_settings(self) -> dict[str, Any]:
         value = getattr(settings, "ACTRACK", None)
@@ -66,6 +77,14 @@ class AppSettings:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
+        cache = self._cache
+        if name not in cache:
+            cache[name] = self._resolve(name)
+        value = cache[name]
+        # Mutable values are copied: a caller changing one must not change the cache.
+        return dict(value) if isinstance(value, dict) else value
+
+    def _resolve(self, name: str) -> Any:
         value = self.raw(name)
         if name in ("DEFAULT_LEVEL", "READABLE_LEVEL") and value is None:
             return self.LEVELS.get("INFO", 30)

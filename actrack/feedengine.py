@@ -24,6 +24,7 @@ tracker rows read from the tracker table (:func:`count_unread_sql`).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -220,7 +221,7 @@ def count_unread_sql(
 #: Rows a page may walk down the timeline per fan-out scan it would save (a walked
 #: row costs about what a scan does), and at most; with fewer scans than
 #: ``WALK_MIN_SCANS`` a page fans out at once.
-WALK_ROWS_PER_SCAN = 0.5
+WALK_ROWS_PER_SCAN = 1.0
 WALK_MAX_ROWS = 5_000
 WALK_MIN_SCANS = 100
 
@@ -288,6 +289,16 @@ class Relation(NamedTuple):
     constants: list[int] | None = None  # whole-model content types, inlined on PostgreSQL
 
 
+def _json_rows(rows: list[Any]) -> str:
+    """Tracker rows as one JSON text (dates in ISO 8601)."""
+    return json.dumps(
+        [
+            [ct, key, created.isoformat() if created else None, bool(ao)]
+            for ct, key, created, ao in rows
+        ]
+    )
+
+
 class _Statement:
     """One statement for a page, in two passes over the user's trackers.
 
@@ -344,12 +355,13 @@ class _Statement:
             rows = sorted(found, key=repr)
             constants = None if keyed else sorted({row[0] for row in rows})
             if self.postgres:
+                # One JSON parameter: encoding thousands of rows as arrays costs
+                # psycopg more than the query itself.
                 sql = (
-                    "SELECT _r.ct, _r.k, _r.cr, _r.ao, NULL::jsonb AS vb FROM unnest("
-                    "%s::integer[], %s::text[], %s::timestamptz[], %s::boolean[]) "
-                    "AS _r(ct, k, cr, ao)"
+                    "SELECT (_r->>0)::integer, _r->>1, (_r->>2)::timestamptz, "
+                    "(_r->>3)::boolean, NULL::jsonb FROM json_array_elements(%s::json) AS _r"
                 )
-                params: list[Any] = [list(column) for column in zip(*rows, strict=True)]
+                params: list[Any] = [_json_rows(rows)]
             else:
                 # Integers inline, keys and dates as parameters: SQLite caps parameters.
                 values = ", ".join(
@@ -442,8 +454,8 @@ class _Statement:
         for number, (key, values) in enumerate(tokens.items()):
             name = sets[key] = f"_wt{number}"
             if self.postgres:
-                ctes.append(f"{name}(v) AS (SELECT unnest(%s::text[]))")
-                params.append(values)
+                ctes.append(f"{name}(v) AS (SELECT json_array_elements_text(%s::json))")
+                params.append(json.dumps(values))
             else:
                 ctes.append(f"{name}(v) AS (VALUES {', '.join(['(%s)'] * len(values))})")
                 params.extend(values)

@@ -67,6 +67,7 @@ class ActionHandler:
         verb = cls.__dict__.get("verb")
         if verb is not None:
             _registry[verb_key(verb)] = cls
+            clear_caches()
 
     def __init__(self, action: Action) -> None:
         self.action = action
@@ -210,23 +211,44 @@ def describe_list(objs: list[Any]) -> SafeString:
     )
 
 
+_partners: dict[Any, frozenset[str]] = {}
+_combinable: dict[str, bool] = {}
+
+
 def combine_partners(handler: type[ActionHandler]) -> frozenset[str]:
     """Suffixes of the ``combine_with_<verb>`` methods a handler class defines."""
-    prefix = "combine_with_"
-    return frozenset(name[len(prefix) :] for name in dir(handler) if name.startswith(prefix))
+    found = _partners.get(handler)
+    if found is None:
+        prefix = "combine_with_"
+        names = dir(handler)
+        found = _partners[handler] = frozenset(
+            name[len(prefix) :] for name in names if name.startswith(prefix)
+        )
+    return found
+
+
+def clear_caches() -> None:
+    """Forget what was derived from the registry and settings (either changed)."""
+    _combinable.clear()
+    _partners.clear()
 
 
 def may_combine(verb: str) -> bool:
     """Whether any handler could combine an action of ``verb`` with another one.
 
     Lets the queue skip the combination scan for the (usual) verbs no handler
-    combines, so logging many actions in one batch stays linear.
+    combines, so logging many actions in one batch stays linear. Cached per
+    verb until a handler is registered or the settings change.
     """
-    if combine_partners(get_handler_class(verb)):
-        return True
-    suffix = method_suffix(verb)
-    handlers = {*_registry.values(), get_handler_class("")}
-    return any(suffix in combine_partners(handler) for handler in handlers)
+    found = _combinable.get(verb)
+    if found is None:
+        found = bool(combine_partners(get_handler_class(verb)))
+        if not found:
+            suffix = method_suffix(verb)
+            handlers = {*_registry.values(), get_handler_class("")}
+            found = any(suffix in combine_partners(handler) for handler in handlers)
+        _combinable[verb] = found
+    return found
 
 
 def get_handler_class(verb: str) -> type[ActionHandler]:

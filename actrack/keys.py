@@ -96,6 +96,12 @@ def as_list(value: Any, *, what: str) -> list[Any]:
 
 def refs_of(values: Iterable[Any], *, what: str) -> list[tuple[int, str]]:
     """``[(content type id, key), ...]`` without duplicates, in the given order."""
+    return unique_refs(values, what=what)[1]
+
+
+def unique_refs(values: Iterable[Any], *, what: str) -> tuple[list[Any], list[tuple[int, str]]]:
+    """The instances without duplicates (first of each wins) and their refs, in order."""
+    objects: list[Any] = []
     refs: list[tuple[int, str]] = []
     seen: set[tuple[int, str]] = set()
     for value in values:
@@ -106,5 +112,6 @@ def refs_of(values: Iterable[Any], *, what: str) -> list[tuple[int, str]]:
         ref = (ct.pk, key)
         if ref not in seen:
             seen.add(ref)
+            objects.append(value)
             refs.append(ref)
-    return refs
+    return objects, refs

@@ -6,6 +6,7 @@ goes through these methods instead of repeating ``filter()`` chains.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Self
@@ -46,12 +47,38 @@ class TrackerRow(NamedTuple):
     created: Any
 
 
-def tracker_rows(user: Any, using: str | None = None) -> list[TrackerRow]:
-    """The matching fields of ``user``'s trackers (what feeds and read state need)."""
+def tracker_rows(user: Any, using: str | None = None, *, created: bool = True) -> list[TrackerRow]:
+    """The matching fields of ``user``'s trackers (what feeds and read state need).
+
+    Users may have thousands: the verbs come as JSON text, decoded only when
+    not empty, and ``created`` (read state only) is left out unless asked for.
+    """
+    from django.db.models import TextField
+    from django.db.models.functions import Cast
+
     from actrack.models import Tracker
 
-    rows = Tracker.objects.using(using).owned_by(user).order_by().values_list(*TrackerRow._fields)
-    return [TrackerRow(*row) for row in rows]
+    fields = ["tracked_ct_id", "tracked_key", "verbs_text", "actor_only"]
+    if created:
+        fields.append("created")
+    rows = (
+        Tracker.objects.using(using)
+        .owned_by(user)
+        .order_by()
+        .annotate(verbs_text=Cast("verbs", TextField()))
+        .values_list(*fields)
+    )
+    empty = ("[]", "")
+    return [
+        TrackerRow(
+            row[0],
+            row[1],
+            [] if row[2] in empty else json.loads(row[2]),
+            row[3],
+            row[4] if created else None,
+        )
+        for row in rows
+    ]
 
 
 class TempTracker:
@@ -214,7 +241,7 @@ class ActionQuerySet(models.QuerySet["Action"]):
         ``unread=True`` keeps only the actions unread for ``user``. The user's
         trackers (and read state) are read from this queryset's database.
         """
-        trackers = tracker_rows(user, self.db)
+        trackers = tracker_rows(user, self.db, created=unread)
         # Unread actions are a subset of the feed: their condition replaces the
         # feed's, so a page still has one tracker condition to fan out.
         qs = self.unread_for(user, trackers) if unread else self.tracked_by(trackers).visible()

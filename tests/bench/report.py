@@ -228,7 +228,11 @@ def section(
     phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in results.phases.items())
     notes.append(f"- Timing phases: {phases}.")
     if info.analyzed:
-        notes.append("- `ANALYZE` ran after loading (planner statistics for both libraries).")
+        notes.append(
+            "- After loading, `VACUUM ANALYZE` (PostgreSQL) or `ANALYZE` (SQLite) ran, as "
+            "autovacuum would on a live database: planner statistics and visibility map, "
+            "for both libraries."
+        )
     parts = [
         f"<!-- actrack-bench:{info.database}:begin -->",
         f"## {name}: size {data.size.name} ({data.size.actions:,} actions)",

@@ -187,11 +187,14 @@ def test_postgresql_plan_uses_the_feed_indexes_with_bounded_buffers() -> None:
         assert not {"actrack_action", "actrack_action_targets"} & set(seq), seq
         indexes = {node.get("Index Name") for node in _nodes(plan)}
         assert {"actrack_action_actor", "actrack_target_feed"} <= indexes
-    # A few buffers per tracker and role, and per row of the page (21 ids, then the
-    # 21 actions by primary key), however busy the tables are.
+    # A few buffers per tracker and role (a scan, and the rows the walk may read
+    # instead), and per row of the page (21 ids, then the 21 actions by primary
+    # key), however busy the tables are.
+    per_scan = 4 + 5 * feedengine.WALK_ROWS_PER_SCAN
     for plan, trackers in ((quiet_plan, 50), (dense_plan, 5)):
         buffers = plan["Shared Hit Blocks"] + plan.get("Shared Read Blocks", 0)
-        assert buffers <= trackers * 3 * 4 + 21 * 2 * 3 + 20, (buffers, repr(_summary(plan)))
+        bound = trackers * 3 * per_scan + 21 * 2 * 3 + 20
+        assert buffers <= bound, (buffers, repr(_summary(plan)))
     assert dense_plan["Actual Rows"] == 21
     # Page 50 by cursor costs about what page 1 does.
     cursor = None
@@ -255,3 +258,64 @@ def test_too_many_parameters_fall_back_to_the_plain_plan(
     monkeypatch.setattr(connection.features, "max_query_params", 3)
     assert feedengine.page_ids_sql(user.actions.feed(), None, 21) is None
     assert _pages(user.actions.feed, 20) == expected
+
+
+def _busy_and_old_world() -> tuple[Any, Any]:
+    """Two users with 40 trackers: one follows what acts now, one what acted long ago."""
+    now = timezone.now()
+    recent = [make_train() for _ in range(40)]
+    old = [make_train() for _ in range(40)]
+    others = [make_station() for _ in range(50)]
+    with actrack.batch():
+        for number in range(300):  # long ago: the old trains, among others
+            actrack.log(
+                old[number % 40] if number % 3 == 0 else others[number % 50],
+                "departed",
+                targets=others[(number + 1) % 50],
+                timestamp=now - dt.timedelta(days=30, minutes=number),
+                grouping_delay=-1,
+            )
+        for number in range(300):  # lately: the recent trains, among others
+            actrack.log(
+                recent[number % 40] if number % 2 == 0 else others[number % 50],
+                "arrived",
+                targets=others[(number + 3) % 50],
+                timestamp=now - dt.timedelta(minutes=number),
+                grouping_delay=-1,
+            )
+    busy_user, old_user = make_user(), make_user()
+    actrack.track(busy_user, recent, actor_only=False)
+    actrack.track(old_user, old, actor_only=False)
+    return busy_user, old_user
+
+
+def test_walk_and_fan_out_page_like_the_plain_feed() -> None:
+    busy_user, old_user = _busy_and_old_world()
+    for user in (busy_user, old_user):
+        sql = feedengine.page_ids_sql(user.actions.feed(), None, 21)
+        assert sql is not None and "_w AS" in sql[0]  # 120 scans: a walk is tried
+        expected = [a.pk for a in user.actions.feed()]
+        assert len(expected) >= 100
+        for size in (5, 20):
+            assert _pages(user.actions.feed, size) == expected
+    few = make_user()
+    actrack.track(few, Station, actor_only=False)
+    sql = feedengine.page_ids_sql(few.actions.feed(), None, 21)
+    assert sql is not None and "_w AS" not in sql[0]  # 3 scans: nothing to save
+
+
+@pytest.mark.django_db(transaction=True)
+def test_postgresql_walks_for_busy_objects_and_fans_out_for_quiet_ones() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("EXPLAIN (ANALYZE, BUFFERS) is PostgreSQL's")
+    busy_user, old_user = _busy_and_old_world()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+
+    def heads_run(user: Any) -> bool:
+        nodes = _nodes(_explain(user.actions.feed())["Plan"])
+        scans = [n for n in nodes if n.get("Index Name") == "actrack_target_feed"]
+        return any(n.get("Actual Loops", 0) > 0 for n in scans)
+
+    assert not heads_run(busy_user)  # the newest rows held the page
+    assert heads_run(old_user)  # the walk came back short: per-tracker scans
