@@ -199,13 +199,17 @@ def _in_transaction(using: str) -> bool:
     return not all(getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
 
 
-def write_entries(entries: list[Entry]) -> list[Action]:
-    """Group, then bulk-write entries (one transaction per database)."""
+def write_entries(entries: list[Entry], *, check_deleted: bool = True) -> list[Action]:
+    """Group, then bulk-write entries (one transaction per database).
+
+    ``check_deleted``: first look for referenced objects deleted since they
+    were logged (see :func:`actrack.writer.find_deleted`).
+    """
     if not entries:
         return []
     from actrack.writer import write
 
-    return write(entries)
+    return write(entries, check_deleted=check_deleted)
 
 
 # --- scoping ---------------------------------------------------------------------------

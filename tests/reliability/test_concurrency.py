@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from django.core.signals import request_finished
-from django.db import OperationalError, close_old_connections, connection, connections
+from django.db import OperationalError, close_old_connections, connection, connections, transaction
 from django.test import override_settings
 from django.utils import timezone
 
@@ -31,8 +31,8 @@ from tests.asgi import (
     closing_connections_after_actrack,
     run_in_loop_thread,
 )
-from tests.conftest import make_station, make_train, make_user
-from tests.demo.models import Station, Train
+from tests.conftest import make_station, make_ticket, make_train, make_user
+from tests.demo.models import Station, Ticket, Train
 
 THREADS = 8
 ACTIONS_PER_THREAD = 25
@@ -167,6 +167,43 @@ def test_threads_log_group_track_mark_read_and_delete_at_once() -> None:
     targets = ActionTarget.objects.filter(action_id__in=about_victim)
     assert set(targets.values_list("obj_key", flat=True)) == {str(item.pk)}
     assert not ActionTarget.objects.filter(obj_ct=item.ctype, obj_key=victim_key).exists()
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_objects_deleted_by_another_thread_while_queued_or_waiting_for_commit() -> None:
+    """Thread 1 deletes (queryset delete, its own connection) what thread 0's batch, then
+    its open transaction, refer to: nothing referred to them in the database, so the
+    deletions made no deleted items; the writer makes them, and drops the ticket's."""
+    train, station, ticket, other = make_train(), make_station(), make_ticket(), make_station()
+    keys = {"station": str(station.pk), "other": str(other.pk)}
+
+    def body(number: int, barrier: threading.Barrier) -> None:
+        if number == 0:
+            with actrack.batch():
+                actrack.log(train, "stopped", targets=station, grouping_delay=-1)
+                actrack.log(train, "sold", targets=ticket, grouping_delay=-1)
+                barrier.wait(timeout=30)
+                barrier.wait(timeout=30)  # deleted meanwhile
+            with transaction.atomic():
+                actrack.log(train, "passed", related=other, grouping_delay=-1)
+                barrier.wait(timeout=30)
+                barrier.wait(timeout=30)  # deleted meanwhile
+        else:
+            barrier.wait(timeout=30)
+            Station.objects.filter(pk=station.pk).delete()
+            Ticket.objects.filter(pk=ticket.pk).delete()
+            barrier.wait(timeout=30)
+            barrier.wait(timeout=30)
+            Station.objects.filter(pk=other.pk).delete()
+            barrier.wait(timeout=30)
+
+    assert run_threads(2, body) == []
+    items = {item.object_key: item for item in DeletedItem.objects.all()}
+    assert set(items) == set(keys.values())
+    assert list(Action.objects.get(verb="stopped").targets.all()) == [items[keys["station"]]]
+    assert list(Action.objects.get(verb="passed").related.all()) == [items[keys["other"]]]
+    assert not Action.objects.filter(verb="sold").exists()
 
 
 # --- lock order: two known deadlocks ------------------------------------------------------

@@ -169,7 +169,7 @@ def test_failed_flush_raises_logs_and_leaves_no_queue(
 ) -> None:
     train = make_train()
 
-    def broken(entries: Any) -> Any:
+    def broken(entries: Any, **kwargs: Any) -> Any:
         raise RuntimeError("database went away")
 
     monkeypatch.setattr("actrack.writer.write", broken)
