@@ -83,11 +83,40 @@ def _write_one_database(
             ActionTarget.objects.using(using).bulk_create(targets)
         if related:
             ActionRelated.objects.using(using).bulk_create(related)
-    for action in actions:
-        action_logged.send(sender=Action, action=action, using=using, grouped=False)
-    for action in updated:
-        action_logged.send(sender=Action, action=action, using=using, grouped=True)
+    send_action_logged(using, actions, updated)
     return actions
+
+
+# --- action_logged ------------------------------------------------------------------------
+
+
+def send_action_logged(using: str, actions: list[Action], updated: list[Action]) -> None:
+    """Send ``action_logged`` for new then grouped-into actions, robustly.
+
+    The actions are committed by now, so a receiver's exception is logged
+    (logger ``actrack``, ERROR, with its traceback) rather than raised: raising
+    would stop the writing of the other databases' actions and make the
+    caller (or ``flush_and_close``'s "could not write" log) report committed
+    actions as lost. The other receivers and actions still get the signal.
+    """
+    from actrack.models import Action
+
+    for grouped, group in ((False, actions), (True, updated)):
+        for action in group:
+            responses = action_logged.send_robust(
+                sender=Action, action=action, using=using, grouped=grouped
+            )
+            for receiver, response in responses:
+                if isinstance(response, Exception):
+                    logger.error(
+                        "actrack: the action_logged receiver %r raised %r for action %s "
+                        "(database %r); the action is saved",
+                        receiver,
+                        response,
+                        action.pk,
+                        using,
+                        exc_info=(type(response), response, response.__traceback__),
+                    )
 
 
 # --- objects deleted while their actions waited ---------------------------------------------
