@@ -25,11 +25,7 @@ import actrack
 from actrack import queue as queue_module
 from actrack.models import Action, ActionRelated, ActionTarget, DeletedItem
 from actrack.signals import action_logged
-from tests.asgi import (
-    asgi_get,
-    closing_connections_after_actrack,
-    run_in_loop_thread,
-)
+from tests.asgi import asgi_get, run_in_loop_thread
 from tests.conftest import make_station, make_ticket, make_train
 from tests.demo.models import Station
 
@@ -112,7 +108,7 @@ def test_failed_flush_under_asgi_writes_nothing_and_the_next_request_is_clean(
 ) -> None:
     station = make_station()
     failing_insert.append(ActionTarget)
-    with caplog.at_level(logging.ERROR, logger="actrack"), closing_connections_after_actrack():
+    with caplog.at_level(logging.ERROR, logger="actrack"):
         status, body = run_in_loop_thread(
             lambda: asgi_get(f"/log/?station={station.pk}&tag=lost&n=3")
         )
@@ -121,10 +117,7 @@ def test_failed_flush_under_asgi_writes_nothing_and_the_next_request_is_clean(
     assert _rows() == (0, 0, 0)
     _payload_logged(caplog, "lost", 3)
     failing_insert.clear()
-    with closing_connections_after_actrack():
-        status, body = run_in_loop_thread(
-            lambda: asgi_get(f"/alog/?station={station.pk}&tag=ok&n=2")
-        )
+    status, body = run_in_loop_thread(lambda: asgi_get(f"/alog/?station={station.pk}&tag=ok&n=2"))
     assert status == 200
     assert json.loads(body)["queued_at_start"] == 0
     assert set(Action.objects.values_list("data__tag", flat=True)) == {"ok"}
