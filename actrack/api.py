@@ -86,7 +86,10 @@ def log(
     if _in_transaction(entry.using):
         transaction.on_commit(WriteOnCommit([entry]), using=entry.using)
         return None
-    written = write_entries([entry])
+    # Written at once, in the caller's thread: nothing can have deleted the objects
+    # since the caller passed them, so the deleted-objects check of queued writes
+    # is skipped (it would cost a query per content type on every call).
+    written = write_entries([entry], check_deleted=False)
     return written[0] if written else entry.action
 
 

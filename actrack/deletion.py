@@ -40,22 +40,28 @@ def get_del_item(instance: models.Model, using: str | None = None) -> DeletedIte
     handlers. Call it only for an instance that is really being deleted: it
     writes the item to the database.
     """
-    from actrack.models import DeletedItem
-
     cached: DeletedItem | None = instance.__dict__.get(_CACHE)
     if cached is not None:
         return cached
     db = using or instance._state.db or "default"
+    item = build_del_item(instance)
+    item.save(using=db, force_insert=True)
+    instance.__dict__[_CACHE] = item
+    return item
+
+
+def build_del_item(instance: models.Model) -> DeletedItem:
+    """An unsaved :class:`DeletedItem` describing ``instance``."""
+    from actrack.models import DeletedItem
+
     describe = getattr(instance, "deleted_item_description", None)
     serialize = getattr(instance, "deleted_item_serialization", None)
-    item = DeletedItem.objects.using(db).create(
+    return DeletedItem(
         ctype=content_type_for(instance),
         object_key=str(instance.pk),
         description=str(describe() if callable(describe) else instance)[:10_000],
         serialization=serialize() if callable(serialize) else {"pk": instance.pk},
     )
-    instance.__dict__[_CACHE] = item
-    return item
 
 
 def _pre_delete(sender: Any, instance: models.Model, using: str, **kwargs: Any) -> None:

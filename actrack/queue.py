@@ -199,13 +199,17 @@ def _in_transaction(using: str) -> bool:
     return not all(getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
 
 
-def write_entries(entries: list[Entry]) -> list[Action]:
-    """Group, then bulk-write entries (one transaction per database)."""
+def write_entries(entries: list[Entry], *, check_deleted: bool = True) -> list[Action]:
+    """Group, then bulk-write entries (one transaction per database).
+
+    ``check_deleted``: first look for referenced objects deleted since they
+    were logged (see :func:`actrack.writer.find_deleted`).
+    """
     if not entries:
         return []
     from actrack.writer import write
 
-    return write(entries)
+    return write(entries, check_deleted=check_deleted)
 
 
 # --- scoping ---------------------------------------------------------------------------
@@ -341,8 +345,29 @@ def request_started(sender: Any, scope: Any = None, **kwargs: Any) -> None:
 def request_finished(sender: Any, **kwargs: Any) -> None:
     queue = current_queue()
     if queue is not None and queue.origin == "request":
+        wrote = bool(queue.entries)
         # The response is gone: report failures through the log, never raise.
         flush_and_close(queue, raise_errors=False)
+        if wrote:
+            close_old_connections_again()
+
+
+def close_old_connections_again() -> None:
+    """Do again what ``django.db.close_old_connections`` did at the end of the request.
+
+    Django connects ``close_old_connections`` to ``request_finished`` when
+    ``django.db`` is imported, before actrack's receiver, so the connections
+    the flush opened or used would stay open; under ASGI, where each request
+    runs its sync code in a thread of its own, nothing would ever close them.
+    The same rule applies (``close_if_unusable_or_obsolete``: ``CONN_MAX_AGE``
+    and ``CONN_HEALTH_CHECKS`` are respected), except that a connection inside
+    an ``atomic()`` block is left alone: it is not ours to close (Django's
+    ``TestCase`` wraps each test in one; its test client disconnects
+    ``close_old_connections`` during requests for the same reason).
+    """
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
 
 
 @contextlib.contextmanager

@@ -10,6 +10,13 @@
     - ``using``: the database alias it was written to;
     - ``grouped``: ``False`` for a new action, ``True`` for an existing one
       that received a grouped action.
+
+    It is sent with ``send_robust()``: the action is committed by then, so an
+    exception raised by a receiver is logged on the ``actrack`` logger (ERROR,
+    naming the receiver, with the traceback) and never propagates. The other
+    receivers and the other actions still get the signal, a queue's remaining
+    databases are still written, and ``log()`` outside a request or batch
+    still returns the saved action.
 """
 
 from django.dispatch import Signal

@@ -7,15 +7,12 @@ fresh thread with ``asyncio.run`` (never ``async_to_sync`` in the main thread).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from django.core.asgi import get_asgi_application
-from django.core.signals import request_finished
-from django.db import close_old_connections
 
 T = TypeVar("T")
 
@@ -79,20 +76,3 @@ def run_in_loop_thread(coroutine_function: Callable[[], Awaitable[T]], timeout: 
     if errors:
         raise errors[0]
     return results[0]
-
-
-# actrack writes a request's queue in a request_finished receiver that runs after
-# Django's close_old_connections, so under ASGI each request that logged leaves its
-# thread's connection open (see test_concurrency's xfail test), to be closed by the garbage
-# collector with a ResourceWarning, an error under -W error in whatever test runs then.
-# Tests going through the ASGI handler apply the workaround below.
-
-
-@contextlib.contextmanager
-def closing_connections_after_actrack() -> Iterator[None]:
-    """The workaround a site can use: close old connections again after actrack's writer."""
-    request_finished.connect(close_old_connections, dispatch_uid="reliability-close-again")
-    try:
-        yield
-    finally:
-        request_finished.disconnect(dispatch_uid="reliability-close-again")

@@ -15,10 +15,13 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
+from wsgiref.util import setup_testing_defaults
 
 import pytest
+from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished
-from django.db import OperationalError, close_old_connections, connection, connections
+from django.db import OperationalError, close_old_connections, connection, connections, transaction
 from django.test import override_settings
 from django.utils import timezone
 
@@ -26,13 +29,9 @@ import actrack
 from actrack import queue as queue_module
 from actrack.models import Action, ActionRelated, ActionTarget, DeletedItem, ReadAction, Tracker
 from actrack.readstate import mark_all_read
-from tests.asgi import (
-    asgi_get,
-    closing_connections_after_actrack,
-    run_in_loop_thread,
-)
-from tests.conftest import make_station, make_train, make_user
-from tests.demo.models import Station, Train
+from tests.asgi import asgi_get, run_in_loop_thread
+from tests.conftest import make_station, make_ticket, make_train, make_user
+from tests.demo.models import Station, Ticket, Train
 
 THREADS = 8
 ACTIONS_PER_THREAD = 25
@@ -169,6 +168,43 @@ def test_threads_log_group_track_mark_read_and_delete_at_once() -> None:
     assert not ActionTarget.objects.filter(obj_ct=item.ctype, obj_key=victim_key).exists()
 
 
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_objects_deleted_by_another_thread_while_queued_or_waiting_for_commit() -> None:
+    """Thread 1 deletes (queryset delete, its own connection) what thread 0's batch, then
+    its open transaction, refer to: nothing referred to them in the database, so the
+    deletions made no deleted items; the writer makes them, and drops the ticket's."""
+    train, station, ticket, other = make_train(), make_station(), make_ticket(), make_station()
+    keys = {"station": str(station.pk), "other": str(other.pk)}
+
+    def body(number: int, barrier: threading.Barrier) -> None:
+        if number == 0:
+            with actrack.batch():
+                actrack.log(train, "stopped", targets=station, grouping_delay=-1)
+                actrack.log(train, "sold", targets=ticket, grouping_delay=-1)
+                barrier.wait(timeout=30)
+                barrier.wait(timeout=30)  # deleted meanwhile
+            with transaction.atomic():
+                actrack.log(train, "passed", related=other, grouping_delay=-1)
+                barrier.wait(timeout=30)
+                barrier.wait(timeout=30)  # deleted meanwhile
+        else:
+            barrier.wait(timeout=30)
+            Station.objects.filter(pk=station.pk).delete()
+            Ticket.objects.filter(pk=ticket.pk).delete()
+            barrier.wait(timeout=30)
+            barrier.wait(timeout=30)
+            Station.objects.filter(pk=other.pk).delete()
+            barrier.wait(timeout=30)
+
+    assert run_threads(2, body) == []
+    items = {item.object_key: item for item in DeletedItem.objects.all()}
+    assert set(items) == set(keys.values())
+    assert list(Action.objects.get(verb="stopped").targets.all()) == [items[keys["station"]]]
+    assert list(Action.objects.get(verb="passed").related.all()) == [items[keys["other"]]]
+    assert not Action.objects.filter(verb="sold").exists()
+
+
 # --- lock order: two known deadlocks ------------------------------------------------------
 
 
@@ -260,8 +296,7 @@ def _run_asgi_requests(station: Station, count: int) -> list[tuple[int, bytes]]:
 @override_settings(ROOT_URLCONF="tests.reliability.views")
 def test_concurrent_asgi_requests_each_write_their_own_actions_once() -> None:
     station = make_station()
-    with closing_connections_after_actrack():
-        results = _run_asgi_requests(station, ASGI_REQUESTS)
+    results = _run_asgi_requests(station, ASGI_REQUESTS)
     for status, body in results:
         assert status == 200
         assert json.loads(body) == {
@@ -291,13 +326,13 @@ def _connection_state_at_request_end() -> Iterator[list[bool]]:
 
     (Django's test client reconnects close_old_connections after each request, which
     puts it last and hides the problem from test-client tests.) The probe then closes
-    the connection, so that nothing leaks from the test itself.
+    the connection (whatever CONN_MAX_AGE says), so that nothing leaks from the test.
     """
     states: list[bool] = []
 
     def probe(**kwargs: Any) -> None:
         states.append(connection.connection is not None)
-        close_old_connections()
+        connection.close()
 
     saved = list(request_finished.receivers)
     request_finished.disconnect(close_old_connections)
@@ -329,16 +364,56 @@ def test_asgi_request_that_logs_nothing_leaves_no_connection_open() -> None:
 @postgres_only
 @pytest.mark.django_db(transaction=True)
 @override_settings(ROOT_URLCONF="tests.reliability.views")
-@pytest.mark.xfail(
-    strict=True,
-    reason="actrack/queue.py request_finished: the queue is written by a request_finished "
-    "receiver that runs after Django's close_old_connections (connected first), so the "
-    "write opens a new connection that nothing closes: under ASGI (a new thread per "
-    "request) every request that logged leaves one database session open until garbage "
-    "collection (workaround: connect close_old_connections to request_finished again)",
-)
 def test_asgi_requests_that_log_leave_no_connection_open() -> None:
     station = make_station()
     with _connection_state_at_request_end() as states:
         _run_asgi_requests(station, 4)
     assert states == [False] * 4
+    assert Action.objects.count() == 4 * ACTIONS_PER_REQUEST
+
+
+def _wsgi_get(url: str) -> str:
+    """One GET through Django's WSGI handler in a thread of its own, as a threaded
+    WSGI server runs it (closing the response sends request_finished): the status."""
+    parts = urlsplit(url)
+    environ: dict[str, Any] = {}
+    setup_testing_defaults(environ)
+    environ.update(PATH_INFO=parts.path, QUERY_STRING=parts.query, HTTP_HOST="testserver")
+    statuses: list[str] = []
+
+    def serve() -> None:
+        response = WSGIHandler()(environ, lambda status, headers: statuses.append(status))
+        b"".join(response)
+        response.close()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    return statuses[0]
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+@override_settings(ROOT_URLCONF="tests.reliability.views")
+def test_wsgi_requests_that_log_leave_no_connection_open() -> None:
+    station = make_station()
+    with _connection_state_at_request_end() as states:
+        statuses = [_wsgi_get(f"/log/?station={station.pk}&tag=w{n}&n=2") for n in range(2)]
+    assert statuses == ["200 OK"] * 2
+    assert states == [False] * 2
+    assert Action.objects.count() == 4
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+@override_settings(ROOT_URLCONF="tests.reliability.views")
+def test_requests_that_log_keep_persistent_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    """actrack closes what Django's close_old_connections would: with CONN_MAX_AGE, the
+    connection is kept for the thread's next request (the probe closes it)."""
+    station = make_station()
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 60)
+    with _connection_state_at_request_end() as states:
+        _wsgi_get(f"/log/?station={station.pk}&tag=kept&n=1")
+        _run_asgi_requests(station, 1)
+    assert states == [True, True]

@@ -7,6 +7,7 @@ deleted items, feeds, grouping, pruning.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import io
 from typing import Any
@@ -172,6 +173,27 @@ def test_deleting_an_object_in_one_database_repoints_references_there_only() -> 
     assert ActionTarget.objects.using("default").get().obj_key == "70001"
     assert Action.objects.using("default").get(verb="closed").actor_key == "70001"
     assert Tracker.objects.using("default").get().tracked_key == "70001"
+
+
+def test_queue_checks_deleted_objects_in_their_own_database() -> None:
+    """When a queue is written, each object is looked up where it lives: a station of
+    "other" with no twin in default is not taken for deleted, and one deleted (by
+    another request) while queued gets its deleted item in "other"."""
+    station = Station.objects.using(OTHER).create(pk=70002, name="only there")
+    gone = Station.objects.using(OTHER).create(pk=70003, name="gone")
+    twins = Twins()
+    with actrack.batch():
+        actrack.log(twins.train[OTHER], "stopped", targets=[station, gone], using=OTHER)
+        contextvars.Context().run(gone.delete)
+        twins.station["default"].delete()  # a twin in the other database: no effect
+    nothing_in_default()
+    item = DeletedItem.objects.using(OTHER).get()
+    assert (item.object_key, item.description) == ("70003", "gone")
+    links = ActionTarget.objects.using(OTHER).values_list("obj_ct", "obj_key")
+    assert set(links) == {
+        (ContentType.objects.get_for_model(Station).pk, "70002"),
+        (ContentType.objects.get_for_model(DeletedItem).pk, str(item.pk)),
+    }
 
 
 def test_get_del_item_uses_the_instance_database() -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, transaction
 from django.db.models import ProtectedError
 from django.db.models.signals import pre_delete
 
@@ -124,6 +126,7 @@ def test_deleting_an_object_costs_the_same_for_10_and_10000_actions(count_querie
     _bulk_history(small, 10)
     _bulk_history(big, 10_000)
     actrack.track(make_user(), [small, big])
+    ContentType.objects.get_for_model(DeletedItem)  # cached, as in a running site
     with count_queries() as few:
         small.delete()
     with count_queries() as many:
@@ -253,3 +256,183 @@ def test_multi_object_queryset_delete() -> None:
     Station.objects.filter(pk__in=[s.pk for s in stations]).delete()
     assert DeletedItem.objects.count() == 3
     assert Action.objects.count() == 3
+
+
+# --- deleted by another request, thread or coroutine while the queue waited -----------------
+# That deletion cannot see this context's queue: the writer checks the connected objects
+# when it writes the queue (actrack/writer.py), and applies the same rules.
+
+
+def _delete_elsewhere(*objs: Any) -> None:
+    """Delete as another request would: in a context that does not see our queue."""
+    for obj in objs:
+        contextvars.Context().run(obj.delete)
+
+
+def _ref(obj: Any) -> tuple[int, str]:
+    return ContentType.objects.get_for_model(obj).pk, str(obj.pk)
+
+
+def test_deleted_elsewhere_actor_target_related_share_the_deleters_item() -> None:
+    """The deleter made an item (a saved action referred to the train): it is reused."""
+    train, station, line = make_train("Flyer"), make_station(), make_line()
+    saved = _log(train, "departed")
+    with actrack.batch():
+        actrack.log(train, "arrived", targets=station, grouping_delay=-1)
+        actrack.log(station, "announced", targets=train, grouping_delay=-1)
+        actrack.log(None, "cleaned", targets=line, related=[station, train], grouping_delay=-1)
+        _delete_elsewhere(train)
+    item = DeletedItem.objects.get()
+    assert Action.objects.get(pk=saved.pk).actor == item
+    assert Action.objects.get(verb="arrived").actor == item
+    assert list(Action.objects.get(verb="announced").targets.all()) == [item]
+    cleaned = Action.objects.get(verb="cleaned")
+    assert set(cleaned.related.all()) == {station, item}
+    assert list(cleaned.targets.all()) == [line]
+
+
+def test_deleted_elsewhere_without_item_gets_one_per_object_from_the_logged_instance() -> None:
+    """Nothing referred to the objects when they were deleted: the writer makes the
+    items, from the instances as they were logged, one per object for the whole queue."""
+    train, station, other = make_train("Comet"), make_station(), make_station()
+    train_pk = train.pk
+    with actrack.batch():
+        actrack.log(train, "arrived", targets=[station, other], grouping_delay=-1)
+        actrack.log(train, "left", targets=station, grouping_delay=-1)
+        _delete_elsewhere(train, station)
+    train_item = DeletedItem.objects.get(ctype=ContentType.objects.get_for_model(Train))
+    station_item = DeletedItem.objects.get(ctype=ContentType.objects.get_for_model(Station))
+    assert DeletedItem.objects.count() == 2
+    assert (train_item.object_key, train_item.description) == (
+        str(train_pk),
+        "Train Comet (retired)",
+    )
+    assert train_item.serialization == {"pk": train_pk, "name": "Comet"}
+    arrived, left = Action.objects.get(verb="arrived"), Action.objects.get(verb="left")
+    assert arrived.actor == left.actor == train_item
+    assert set(arrived.targets.all()) == {station_item, other}
+    assert list(left.targets.all()) == [station_item]
+
+
+def test_deleted_elsewhere_description_failure_gives_a_plain_item(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    train, station = make_train(), make_station()
+    station_key = str(station.pk)
+
+    def broken(self: Station) -> str:
+        raise Station.DoesNotExist("a relation went with it")
+
+    with actrack.batch():
+        actrack.log(train, "passed", targets=station)
+        _delete_elsewhere(station)
+        monkeypatch.setattr(Station, "deleted_item_description", broken, raising=False)
+    item = DeletedItem.objects.get()
+    assert (item.object_key, item.description) == (station_key, f"station {station_key}")
+    assert list(Action.objects.get().targets.all()) == [item]
+    assert "could not describe the deleted Station" in caplog.text
+
+
+def test_deleted_elsewhere_use_del_items_false_drops_the_action_in_every_role() -> None:
+    train, station = make_train(), make_station()
+    tickets = [make_ticket() for _ in range(3)]
+    with actrack.batch():
+        actrack.log(tickets[0], "scanned", grouping_delay=-1)
+        actrack.log(train, "sold", targets=tickets[1], grouping_delay=-1)
+        actrack.log(train, "refunded", related=tickets[2], grouping_delay=-1)
+        actrack.log(train, "kept", targets=station, grouping_delay=-1)
+        _delete_elsewhere(*tickets)
+    assert list(Action.objects.values_list("verb", flat=True)) == ["kept"]
+    assert not DeletedItem.objects.exists()
+
+
+def test_deleted_elsewhere_unconnected_object_stays_a_dangling_reference() -> None:
+    from tests.conftest import make_note
+
+    note, train = make_note("memo"), make_train()
+    note_ref = _ref(note)
+    with actrack.batch():
+        actrack.log(train, "wrote", targets=note)
+        _delete_elsewhere(note)
+    assert list(ActionTarget.objects.values_list("obj_ct", "obj_key")) == [note_ref]
+    assert not DeletedItem.objects.exists()
+    assert " wrote (deleted), " in Action.objects.get().render()
+
+
+def test_deleted_elsewhere_before_commit_is_stored_as_deleted_item(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """The same check for actions waiting for their transaction's commit."""
+    train, station = make_train(), make_station()
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        actrack.log(train, "passed", targets=station)
+        # Deleted without signals, as by another connection: nothing re-points the entry.
+        Station.objects.filter(pk=station.pk)._raw_delete("default")
+    item = DeletedItem.objects.get()
+    assert item.object_key == str(station.pk)
+    assert list(Action.objects.get().targets.all()) == [item]
+
+
+def test_writing_a_queue_costs_one_lookup_per_connected_model(count_queries: Any) -> None:
+    from tests.conftest import make_note
+
+    train, stations, note = make_train(), [make_station() for _ in range(5)], make_note()
+    ContentType.objects.get_for_models(Train, Station, DeletedItem, type(note))
+
+    def reads(log: Any) -> list[str]:
+        return [sql for sql in log.statements if sql.upper().startswith("SELECT")]
+
+    with count_queries() as log, actrack.batch():
+        for station in stations:
+            actrack.log(train, "passed", targets=station, related=note, grouping_delay=-1)
+    # One existence query per connected model (trains, stations), none for notes.
+    assert len(reads(log)) == 2, reads(log)
+    assert len(log.writes()) == 3  # actions, targets, related
+
+    unreferenced = [make_station() for _ in range(5)]
+    with actrack.batch():
+        for station in stations + unreferenced:
+            actrack.log(train, "passed", targets=station, grouping_delay=-1)
+        _delete_elsewhere(*stations[:3], *unreferenced[:3])  # items made for 3 of them
+        with count_queries() as log:
+            actrack.save_queue()
+    # ... plus one for the deleted items of those gone, and one INSERT of the missing ones.
+    assert len(reads(log)) == 3, reads(log)
+    assert [sql for sql in log.writes() if "actrack_deleteditem" in sql] == [
+        next(sql for sql in log.writes() if sql.startswith('INSERT INTO "actrack_deleteditem"'))
+    ]
+    assert DeletedItem.objects.count() == 6
+    # 3 saved actions re-pointed by the deleter, 6 queued ones by the writer.
+    assert (
+        ActionTarget.objects.filter(obj_ct=ContentType.objects.get_for_model(DeletedItem)).count()
+        == 3 + 6
+    )
+
+
+def test_a_single_log_outside_any_queue_does_not_look_objects_up(count_queries: Any) -> None:
+    train, station = make_train(), make_station()
+    ContentType.objects.get_for_models(Train, Station)
+    with count_queries() as log:
+        actrack.log(train, "passed", targets=station)
+    assert not [sql for sql in log.statements if sql.upper().startswith("SELECT")]
+
+
+def test_a_queue_about_more_objects_than_a_statement_takes(count_queries: Any) -> None:
+    """SQLite statements take at most 999 parameters in Django: the lookups are split."""
+    train = make_train()
+    stations = Station.objects.bulk_create(Station(name=f"s{n}") for n in range(1200))
+    ContentType.objects.get_for_models(Train, Station, DeletedItem)
+    with actrack.batch():
+        for station in stations:
+            actrack.log(train, "passed", targets=station, grouping_delay=-1)
+        _delete_elsewhere(stations[-1])
+        with count_queries() as log:
+            actrack.save_queue()
+    limit = connection.features.max_query_params
+    station_lookups = -(-1200 // (limit - 1)) if limit else 1
+    reads = [sql for sql in log.statements if sql.upper().startswith("SELECT")]
+    assert len(reads) == 1 + station_lookups + 1, reads  # train, stations, deleted items
+    item = DeletedItem.objects.get()
+    deleted_ct = ContentType.objects.get_for_model(DeletedItem)
+    assert ActionTarget.objects.filter(obj_ct=deleted_ct, obj_key=str(item.pk)).count() == 1
+    assert ActionTarget.objects.count() == 1200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -212,6 +213,34 @@ def test_action_logged_signal_is_sent_for_each_saved_action() -> None:
     assert [kw["action"].verb for kw in received] == ["first", "second"]
     assert all(kw["sender"] is Action and kw["using"] == "default" for kw in received)
     assert all(kw["action"].pk is not None and kw["grouped"] is False for kw in received)
+
+
+def test_a_failing_action_logged_receiver_is_logged_not_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The action is committed before the signal: log() returns it, the receiver's
+    error goes to the ``actrack`` logger (naming the receiver), later receivers run."""
+    later: list[Any] = []
+
+    def broken_receiver(**kwargs: Any) -> None:
+        raise RuntimeError("a site's receiver failed")
+
+    action_logged.connect(broken_receiver, dispatch_uid="test-log-broken")
+    action_logged.connect(
+        lambda **kw: later.append(kw["action"]), weak=False, dispatch_uid="test-log-later"
+    )
+    try:
+        with caplog.at_level(logging.ERROR, logger="actrack"):
+            action = actrack.log(make_train(), "departed")
+    finally:
+        action_logged.disconnect(dispatch_uid="test-log-broken")
+        action_logged.disconnect(dispatch_uid="test-log-later")
+    assert action is not None and Action.objects.get() == action
+    assert later == [action]
+    [record] = [r for r in caplog.records if r.name == "actrack"]
+    assert record.levelno == logging.ERROR
+    assert "broken_receiver" in record.getMessage()
+    assert record.exc_info is not None and "receiver failed" in str(record.exc_info[1])
 
 
 def test_actor_can_be_any_model_or_none() -> None:

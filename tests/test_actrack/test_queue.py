@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.test import override_settings
 
@@ -52,6 +52,20 @@ def test_rolled_back_block_inside_a_request_discards_its_actions(client: Any) ->
     response = client.get(f"/log-rolled-back/?station={station.pk}")
     assert response.json() == {"saved_during_view": 0}
     assert list(Action.objects.values_list("verb", flat=True)) == ["kept"]
+
+
+def test_request_end_leaves_a_connection_inside_an_atomic_block_open() -> None:
+    """After writing, actrack closes old connections as Django's request_finished
+    receiver does (see tests/reliability/test_concurrency.py), but never one inside an
+    atomic block, here the test case's transaction."""
+    station = make_station()
+    queue_module.request_started(sender=None)
+    actrack.log(station, "announced")
+    assert connection.in_atomic_block
+    queue_module.request_finished(sender=None)
+    assert connection.connection is not None
+    assert not connection.closed_in_transaction
+    assert Action.objects.get().actor == station  # the test's transaction is usable
 
 
 # --- ASGI requests through Django's real ASGI handler --------------------------------------
@@ -169,7 +183,7 @@ def test_failed_flush_raises_logs_and_leaves_no_queue(
 ) -> None:
     train = make_train()
 
-    def broken(entries: Any) -> Any:
+    def broken(entries: Any, **kwargs: Any) -> Any:
         raise RuntimeError("database went away")
 
     monkeypatch.setattr("actrack.writer.write", broken)
