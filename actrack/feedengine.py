@@ -147,10 +147,23 @@ def page_ids_sql(
         statement.walk = walk_tokens(trackers)
         statement.scans = sum(1 if tracker.actor_only else 3 for tracker in trackers)
     sql, params = statement.sql(statement.python_relations(trackers, since))
-    cap = connection.features.max_query_params
+    cap = _max_params(connection)
     if cap is not None and len(params) > cap:
         return None  # too many trackers for one statement here: the plain plan
     return sql, params
+
+
+def _max_params(connection: BaseDatabaseWrapper) -> int | None:
+    """How many parameters one statement may have: SQLite's own limit when it says."""
+    cap: int | None = connection.features.max_query_params
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        connection.ensure_connection()
+        raw = connection.connection
+        if hasattr(raw, "getlimit"):  # Python 3.11+
+            cap = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return cap
 
 
 def read_floor(user: Any, connection: BaseDatabaseWrapper) -> tuple[str, list[Any]] | None:
@@ -423,9 +436,11 @@ class _Statement:
                     f"WHERE {where}"
                 )
             else:
+                # CROSS JOIN: SQLite then keeps the tracker rows as the outer loop
+                # (it may otherwise scan every action, testing the IN for each).
                 parts.append(
-                    f"SELECT _a.id, _a.timestamp AS ts FROM _heads AS _t JOIN {self.action} "
-                    f"AS _a ON _a.id IN ({scan}) WHERE {where}"
+                    f"SELECT _a.id, _a.timestamp AS ts FROM _heads AS _t CROSS JOIN "
+                    f"{self.action} AS _a WHERE {where} AND _a.id IN ({scan})"
                 )
             params += scan_params
         union = " UNION ALL ".join(parts)
@@ -539,7 +554,7 @@ class _Statement:
             return f"_heads AS ({union})", params
         return (
             f"_h AS ({union}), _heads AS (SELECT _h.*, _a.timestamp AS ts FROM _h "
-            f"JOIN {self.action} AS _a ON _a.id = _h.id)"
+            f"CROSS JOIN {self.action} AS _a WHERE _a.id = _h.id)"
         ), params
 
     def _scan(
