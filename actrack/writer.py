@@ -79,12 +79,55 @@ def _write_one_database(
                 ActionRelated(action=action, obj_ct_id=ct, obj_key=key, timestamp=action.timestamp)
                 for ct, key in entry.related_refs
             )
+        insert_links(using, targets, related)
+    send_action_logged(using, actions, updated)
+    return actions
+
+
+#: Most link rows written by one combined statement (4 parameters each; PostgreSQL
+#: takes 65,535 parameters).
+COMBINED_LINK_ROWS = 10_000
+
+
+def insert_links(using: str, targets: list[Any], related: list[Any]) -> None:
+    """Write the target and related rows: one statement for both on PostgreSQL.
+
+    There a data-modifying ``WITH`` inserts into both link tables at once, so
+    ``log()`` with targets and related objects is two statements, not three.
+    Elsewhere, and for very large queues, one bulk insert per table.
+    """
+    from django.db import connections
+
+    from actrack.models import ActionRelated, ActionTarget
+
+    connection = connections[using]
+    both = targets and related
+    if not both or connection.vendor != "postgresql":
         if targets:
             ActionTarget.objects.using(using).bulk_create(targets)
         if related:
             ActionRelated.objects.using(using).bulk_create(related)
-    send_action_logged(using, actions, updated)
-    return actions
+        return
+    if len(targets) + len(related) > COMBINED_LINK_ROWS:
+        ActionTarget.objects.using(using).bulk_create(targets)
+        ActionRelated.objects.using(using).bulk_create(related)
+        return
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(c) for c in ("action_id", "obj_ct_id", "obj_key", "timestamp"))
+    params: list[Any] = []
+
+    def values(rows: list[Any]) -> str:
+        for row in rows:
+            params.extend((row.action_id, row.obj_ct_id, row.obj_key, row.timestamp))
+        return ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+
+    sql = (
+        f"WITH _targets AS (INSERT INTO {quote(ActionTarget._meta.db_table)} ({columns}) "
+        f"VALUES {values(targets)}) "
+        f"INSERT INTO {quote(ActionRelated._meta.db_table)} ({columns}) VALUES {values(related)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 # --- action_logged ------------------------------------------------------------------------

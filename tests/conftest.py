@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -124,10 +125,13 @@ class QueryLog:
         return len(self.statements)
 
     def writes(self) -> list[str]:
+        """Statements that write, including ``WITH ... INSERT`` (data-modifying CTEs)."""
+        writing = re.compile(r"\b(INSERT\s+INTO|UPDATE\s+\S+\s+SET|DELETE\s+FROM)\b", re.I)
         return [
             sql
             for sql in self.statements
             if sql.split()[0].upper() in ("INSERT", "UPDATE", "DELETE")
+            or (sql.split()[0].upper() == "WITH" and writing.search(sql))
         ]
 
 

@@ -13,12 +13,13 @@ import contextlib
 import contextvars
 import json
 import logging
+import re
 from typing import Any
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.db import OperationalError, connection, transaction
-from django.db.models.query import QuerySet
+from django.db.backends.utils import CursorWrapper
 from django.test import Client, override_settings
 
 import actrack
@@ -35,17 +36,23 @@ FAILURES: list[str] = []
 
 @pytest.fixture
 def failing_insert(monkeypatch: pytest.MonkeyPatch) -> list[type]:
-    """Make bulk INSERTs into the models listed in the yielded list raise."""
+    """Make every statement inserting into the models listed in the yielded list raise.
+
+    At the cursor, in every thread: whether the rows go through ``bulk_create``
+    or a statement writing both link tables at once.
+    """
     failing: list[type] = []
-    original = QuerySet.bulk_create
+    original = CursorWrapper.execute
 
-    def bulk_create(self: QuerySet[Any], objs: Any, *args: Any, **kwargs: Any) -> Any:
-        if self.model in failing:
-            FAILURES.append(self.model.__name__)
-            raise OperationalError("server closed the connection unexpectedly (test)")
-        return original(self, objs, *args, **kwargs)
+    def execute(self: CursorWrapper, sql: str, params: Any = None) -> Any:
+        for model in failing:
+            table = model._meta.db_table
+            if re.search(rf'INSERT INTO "?{table}"?[ (]', sql):
+                FAILURES.append(model.__name__)
+                raise OperationalError("server closed the connection unexpectedly (test)")
+        return original(self, sql, params)
 
-    monkeypatch.setattr(QuerySet, "bulk_create", bulk_create)
+    monkeypatch.setattr(CursorWrapper, "execute", execute)
     return failing
 
 

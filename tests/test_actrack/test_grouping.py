@@ -224,8 +224,9 @@ def test_grouping_with_saved_costs_one_more_lookup(count_queries: Any) -> None:
         actrack.log(train, "passed", targets=second, related=station, grouping_delay=-1)
     with count_queries() as grouping:
         actrack.log(train, "passed", targets=third, related=station, grouping_delay=60)
-    # Candidates, then their links, then the merge instead of the insert.
-    assert len(no_grouping) == 3
+    # The action, then its links (one statement for both tables on PostgreSQL);
+    # with grouping: candidates, then their links, then the merge instead.
+    assert len(no_grouping) == (2 if connection.vendor == "postgresql" else 3)
     assert len(grouping) <= len(no_grouping) + 2
     assert Action.objects.count() == 2
 

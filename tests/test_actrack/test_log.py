@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
@@ -17,7 +18,7 @@ from django.utils.translation import gettext_lazy
 import actrack
 from actrack.models import Action, ActionRelated, ActionTarget
 from actrack.signals import action_logged
-from tests.conftest import make_journey, make_station, make_train, make_user
+from tests.conftest import make_journey, make_line, make_station, make_train, make_user
 from tests.demo.models import Journey, Station, Train
 
 pytestmark = pytest.mark.django_db
@@ -264,3 +265,16 @@ def test_uuid_for_missing_pk_default() -> None:
     ghost = Journey(id=uuid.uuid4())
     with pytest.raises(ValueError, match="unsaved"):
         actrack.log(ghost, "vanished")
+
+
+def test_log_with_targets_and_related_is_two_statements_on_postgresql(
+    count_queries: Any,
+) -> None:
+    train, station, line = make_train(), make_station(), make_line()
+    with count_queries() as log:
+        action = actrack.log(train, "departed", targets=station, related=line, grouping_delay=-1)
+    assert action is not None
+    assert list(action.targets.all()) == [station]
+    assert list(action.related.all()) == [line]
+    expected = 2 if connection.vendor == "postgresql" else 3  # SQLite: one per table
+    assert len(log) == expected, log.statements
