@@ -143,9 +143,9 @@ def page_ids_sql(
         floor=read_floor(expression.unread_for, connection),
     )
     since = expression.unread_for is not None
+    statement.scans = sum(1 if tracker.actor_only else 3 for tracker in trackers)
     if not since:
         statement.walk = walk_tokens(trackers)
-        statement.scans = sum(1 if tracker.actor_only else 3 for tracker in trackers)
     sql, params = statement.sql(statement.python_relations(trackers, since))
     cap = _max_params(connection)
     if cap is not None and len(params) > cap:
@@ -237,6 +237,9 @@ def count_unread_sql(
 WALK_ROWS_PER_SCAN = 1.0
 WALK_MAX_ROWS = 5_000
 WALK_MIN_SCANS = 100
+#: Up to this many scans (trackers times roles), a page reads each tracker's newest
+#: rows directly, without the heads-and-bound passes.
+DIRECT_MAX_SCANS = 6
 
 
 def walk_tokens(trackers: Iterable[TrackerLike]) -> dict[tuple[str, str], list[str]]:
@@ -419,6 +422,8 @@ class _Statement:
             params += walk_params
             # The fan-out runs only when the walk did not fill the page.
             self.gate = f"(SELECT COUNT(*) FROM _w) < {self.limit_sql}"
+        if 0 < scans <= DIRECT_MAX_SCANS and self.walk is None:
+            return self._direct(ctes, params, branches)
         heads, head_params = self._heads(branches)
         ctes.append(heads)
         params += head_params
@@ -449,6 +454,44 @@ class _Statement:
         sql = (
             f"WITH {', '.join(ctes)} SELECT _u.id FROM (SELECT DISTINCT _c.id, _c.ts "
             f"FROM ({union}) AS _c) AS _u ORDER BY _u.ts DESC, _u.id DESC LIMIT {self.limit_sql}"
+        )
+        return sql, params
+
+    def _direct(
+        self, ctes: list[str], params: list[Any], branches: list[tuple[Relation, int, str]]
+    ) -> tuple[str, list[Any]]:
+        """For a few trackers: each one's newest ``limit`` rows, merged (no heads, no bound).
+
+        An object's stream or a whole-model follow is one tracker: the two-pass
+        statement would cost more to plan than this costs to run.
+        """
+        parts: list[str] = []
+        for relation, number, role in branches:
+            each = relation.constants if self.postgres and relation.constants else [None]
+            for ct in each:
+                filters = [] if role == "actor" else ["NOT _t.ao"]
+                if ct is not None:
+                    filters.append(f"_t.ct = {int(ct)}")
+                scan, scan_params = self._scan(
+                    relation, role, self.limit_sql, bounded=False, ct=ct
+                )
+                if self.postgres:
+                    where = f" WHERE {' AND '.join(filters)}" if filters else ""
+                    parts.append(
+                        f"SELECT _y.id, _y.ts FROM _t{number} AS _t CROSS JOIN LATERAL "
+                        f"({scan}) AS _y{where}"
+                    )
+                else:
+                    where = " AND ".join([*filters, f"_a.id IN ({scan})"])
+                    parts.append(
+                        f"SELECT _a.id, _a.timestamp AS ts FROM _t{number} AS _t CROSS JOIN "
+                        f"{self.action} AS _a WHERE {where}"
+                    )
+                params += scan_params
+        sql = (
+            f"WITH {', '.join(ctes)} SELECT _u.id FROM (SELECT DISTINCT _c.id, _c.ts "
+            f"FROM ({' UNION ALL '.join(parts)}) AS _c) AS _u "
+            f"ORDER BY _u.ts DESC, _u.id DESC LIMIT {self.limit_sql}"
         )
         return sql, params
 

@@ -101,6 +101,9 @@ def test_tracked_by_and_temp_trackers_page_through_the_engine(world: dict[str, A
     tracker = TempTracker(world["user"], world["stations"][1], actor_only=False)
     expected = [a.pk for a in Action.objects.tracked_by(tracker).newest_first()]
     assert expected
+    # One tracker, three scans: read directly, without the heads-and-bound passes.
+    sql = feedengine.page_ids_sql(Action.objects.tracked_by(tracker), None, 5)
+    assert sql is not None and "_heads" not in sql[0]
     assert _pages(lambda: Action.objects.tracked_by(tracker), 4) == expected
 
 
@@ -319,3 +322,18 @@ def test_postgresql_walks_for_busy_objects_and_fans_out_for_quiet_ones() -> None
 
     assert not heads_run(busy_user)  # the newest rows held the page
     assert heads_run(old_user)  # the walk came back short: per-tracker scans
+
+
+def test_whole_model_and_few_trackers_page_directly() -> None:
+    trains = [make_train() for _ in range(3)]
+    with actrack.batch():
+        for number in range(90):
+            actrack.log(trains[number % 3], "departed", targets=make_station(), grouping_delay=-1)
+    user = make_user()
+    actrack.track(user, Station, actor_only=False)
+    actrack.track(user, trains[0])  # actor only: 3 + 1 scans
+    sql = feedengine.page_ids_sql(user.actions.feed(), None, 21)
+    assert sql is not None and "_heads" not in sql[0]
+    expected = [a.pk for a in user.actions.feed()]
+    assert len(expected) == 90
+    assert _pages(user.actions.feed, 7) == expected
