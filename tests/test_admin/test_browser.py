@@ -98,6 +98,9 @@ def test_staff_filters_actions_and_opens_the_dashboard(live_server: Any, page: P
     expect(page.locator("svg.actrack-chart")).to_be_visible()
     expect(page.locator("svg.actrack-chart rect.actrack-bar")).to_have_count(28)
     expect(page.locator("#actrack-staff-deleted")).to_contain_text("Old Faithful")
+    # htmx binds the form's change trigger once the document is loaded: a change
+    # made before that would be an ordinary event, with nothing listening.
+    page.wait_for_function("() => !!window.htmx && document.readyState === 'complete'")
 
     # Filters swap the results through htmx and push the URL.
     page.select_option("#id_level", label="ERROR")
