@@ -204,9 +204,18 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     if cap == 0:
         return 0
     db = using or router.db_for_read(Action, instance=user)
-    sql, params = _unread_count_sql(user, connections[db], cap)
-    with connections[db].cursor() as cursor:
+    connection = connections[db]
+    sql, params = _unread_count_sql(user, connection, cap)
+    if connection.vendor == "postgresql":
+        # Many small index lookups whose estimated cost can cross jit_above_cost:
+        # compiling them took 2 s where running them takes 40 ms (2,000 trackers,
+        # 1M actions). SET LOCAL lasts for this statement's implicit transaction
+        # (or the caller's transaction) and only turns JIT off.
+        sql = f"SET LOCAL jit = off; {sql}"
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        if cursor.description is None:  # psycopg 3: the SET's result comes first
+            cursor.nextset()
         row = cursor.fetchone()
     count = int(row[0]) if row else 0
     return count if cap is None else min(count, cap)
