@@ -9,11 +9,17 @@
 "Similar" is decided by the handler classmethod ``group(newer, older)``; by
 default: same verb, same actor (no actor counts as the same) and equal target
 sets or equal related sets. The older action receives the newer one.
+
+On PostgreSQL, two writers grouping with saved actions of the same verb and
+actor take turns: each takes a transaction-level advisory lock per (verb,
+actor) before looking for a saved action, so the second one sees the action
+the first one inserted instead of inserting its own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +36,7 @@ def group_entries(entries: list[Entry], using: str) -> tuple[list[Entry], list[A
     """Return (entries still to insert, saved actions that received entries)."""
     from actrack.handlers import get_handler_class
 
+    lock_grouping_keys(entries, using)
     fresh: list[Entry] = []
     candidates = _Candidates()
     updated: dict[int, Action] = {}
@@ -51,6 +58,38 @@ def group_entries(entries: list[Entry], using: str) -> tuple[list[Entry], list[A
         fresh.append(entry)
         candidates.add(entry)
     return fresh, list(updated.values())
+
+
+#: First half of actrack's two-key advisory locks ("actr"); the second is a hash.
+ADVISORY_LOCK_CLASS = 0x61637472
+
+
+def grouping_lock_key(entry: Entry) -> int:
+    """A signed 32-bit hash of the entry's verb and actor (collisions only make writers wait)."""
+    actor = "" if entry.actor_ref is None else f"{entry.actor_ref[0]}:{entry.actor_ref[1]}"
+    digest = hashlib.blake2b(f"{entry.verb}\0{actor}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def lock_grouping_keys(entries: list[Entry], using: str) -> None:
+    """Lock, until the transaction ends, every (verb, actor) that may group with saved actions.
+
+    PostgreSQL only (SQLite lets one writer at a time in anyway). One statement,
+    keys in ascending order so that two writers never wait for each other in a
+    cycle. It must run before the statement that looks for saved actions: that
+    statement's snapshot then includes what the previous holder committed.
+    """
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return
+    keys = sorted({grouping_lock_key(entry) for entry in entries if entry.grouping_delay > 0})
+    if not keys:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(%s, k)) FROM unnest(%s::integer[]) AS k",
+            [ADVISORY_LOCK_CLASS, keys],
+        )
 
 
 def _keys(entry: Entry) -> list[tuple[Any, ...]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 from typing import Any
@@ -225,9 +226,12 @@ def test_grouping_with_saved_costs_one_more_lookup(count_queries: Any) -> None:
     with count_queries() as grouping:
         actrack.log(train, "passed", targets=third, related=station, grouping_delay=60)
     # The action, then its links (one statement for both tables on PostgreSQL);
-    # with grouping: candidates, then their links, then the merge instead.
-    assert len(no_grouping) == (2 if connection.vendor == "postgresql" else 3)
-    assert len(grouping) <= len(no_grouping) + 2
+    # with grouping: candidates, then their links, then the merge instead; on
+    # PostgreSQL the (verb, actor) advisory lock comes first.
+    postgres = connection.vendor == "postgresql"
+    assert len(no_grouping) == (2 if postgres else 3)
+    assert len(grouping) <= len(no_grouping) + 2 + postgres
+    assert ("pg_advisory_xact_lock" in grouping.statements[0]) is postgres
     assert Action.objects.count() == 2
 
 
@@ -269,3 +273,53 @@ def test_concurrent_writers_group_into_the_same_saved_action() -> None:
     assert action.pk == saved.pk
     assert sorted(action.data["stops"]) == sorted(f"s{n}" for n in range(len(stations)))
     assert ActionTarget.objects.filter(action=action).count() == len(stations) - 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_with_nothing_saved_yet_make_one_action(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both writers look for a saved action before either has inserted one.
+
+    Each waits (up to 2 s) for the other after its lookup found nothing: without
+    the advisory lock both get past it and insert an action each; with it the
+    second one only looks once the first has committed, and groups into it.
+    """
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite lets one writer in at a time: there is no race to lose")
+    from actrack import grouping
+
+    train, station = make_train(), make_station()
+    barrier = threading.Barrier(2)
+    found_nothing: list[int] = []
+    original = grouping._group_with_saved
+
+    def slow_lookup(entry: Any, using: str) -> Any:
+        result = original(entry, using)
+        if result is None:
+            found_nothing.append(entry.data["stops"][0])
+            # Broken after 2 s when the other writer waits for the lock: go on alone.
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=2)
+        return result
+
+    monkeypatch.setattr(grouping, "_group_with_saved", slow_lookup)
+    errors: list[BaseException] = []
+
+    def writer(number: int) -> None:
+        try:
+            actrack.log(train, "served", related=station, grouping_delay=600, stops=[number])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert len(found_nothing) == 1
+    action = Action.objects.get()
+    assert sorted(action.data["stops"]) == [0, 1]
