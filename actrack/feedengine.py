@@ -146,6 +146,7 @@ def page_ids_sql(
     statement.scans = sum(1 if tracker.actor_only else 3 for tracker in trackers)
     if not since:
         statement.walk = walk_tokens(trackers)
+        statement.walk_verbs = walk_verbs(trackers)
     sql, params = statement.sql(statement.python_relations(trackers, since))
     cap = _max_params(connection)
     if cap is not None and len(params) > cap:
@@ -265,6 +266,27 @@ def walk_tokens(trackers: Iterable[TrackerLike]) -> dict[tuple[str, str], list[s
     return {key: sorted(found) for key, found in sorted(tokens.items())}
 
 
+#: At most this many verbs for a walk restricted to the trackers' verbs (one index
+#: range each, merged).
+WALK_MAX_VERBS = 8
+
+
+def walk_verbs(trackers: Iterable[TrackerLike]) -> list[str] | None:
+    """The verbs a walk may keep to: when every tracker names some, all of them.
+
+    Then only actions with one of these verbs can match, and the walk reads the
+    newest of those (through the (verb, timestamp, id) index) instead of the
+    newest actions of any verb, which may hold no match at all when the verbs
+    are rare.
+    """
+    verbs: set[str] = set()
+    for tracker in trackers:
+        if not tracker.verbs:
+            return None
+        verbs.update(tracker.verbs)
+    return sorted(verbs) if len(verbs) <= WALK_MAX_VERBS else None
+
+
 _NOTHING = object()
 
 
@@ -356,6 +378,7 @@ class _Statement:
         self.bound = f"COALESCE((SELECT ts FROM _bound), {lowest})"
         self.floor_sql = f"COALESCE((SELECT ts FROM _floor), {lowest})"
         self.walk: dict[tuple[str, str], list[str]] | None = None  # walk_tokens(): walk first
+        self.walk_verbs: list[str] | None = None  # walk_verbs(): walk only these verbs
         self.scans = 0  # how many scans the fan-out makes (trackers times roles)
 
     def python_relations(self, trackers: Iterable[TrackerLike], since: bool) -> list[Relation]:
@@ -552,17 +575,30 @@ class _Statement:
                 f" AND {action}.timestamp <= %s AND ({action}.timestamp < %s OR {action}.id < %s)"
             )
             position_params = [timestamp, timestamp, pk]
-        newest = (
-            f"SELECT {action}.id, {action}.timestamp, {action}.actor_ct_id, {action}.actor_key, "
-            f"{action}.verb FROM {action} WHERE ({self.where}){position} "
-            f"ORDER BY {action}.timestamp DESC, {action}.id DESC LIMIT {rows}"
+        columns = (
+            f"{action}.id, {action}.timestamp, {action}.actor_ct_id, {action}.actor_key, "
+            f"{action}.verb"
         )
+        order = f"ORDER BY {action}.timestamp DESC, {action}.id DESC LIMIT {rows}"
+        if self.walk_verbs is None:
+            newest = f"SELECT {columns} FROM {action} WHERE ({self.where}){position} {order}"
+            params += [*self.where_params, *position_params]
+        else:
+            # The newest rows of each verb (one index range each), merged.
+            parts = []
+            for number, verb in enumerate(self.walk_verbs):
+                parts.append(
+                    f"SELECT * FROM (SELECT {columns} FROM {action} WHERE ({self.where}) "
+                    f"AND {action}.verb = %s{position} {order}) AS _v{number}"
+                )
+                params += [*self.where_params, verb, *position_params]
+            newest = f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS {action} {order}"
         ctes.append(
             f"_w AS (SELECT _a.id, _a.timestamp AS ts FROM ({newest}) AS _a "
             f"WHERE {' OR '.join(conditions) or '1 = 0'} "
             f"ORDER BY _a.timestamp DESC, _a.id DESC LIMIT {self.limit_sql})"
         )
-        return ", ".join(ctes), [*params, *self.where_params, *position_params]
+        return ", ".join(ctes), params
 
     def _heads(self, branches: list[tuple[Relation, int, str]]) -> tuple[str, list[Any]]:
         parts: list[str] = []

@@ -324,6 +324,56 @@ def test_postgresql_walks_for_busy_objects_and_fans_out_for_quiet_ones() -> None
     assert heads_run(old_user)  # the walk came back short: per-tracker scans
 
 
+def _rare_verb_world() -> Any:
+    """A user following 40 trains for two rare verbs, among many actions of a common one."""
+    now = timezone.now()
+    trains = [make_train() for _ in range(40)]
+    stations = [make_station() for _ in range(10)]
+    with actrack.batch():
+        for number in range(400):
+            rare = number % 8 == 0
+            actrack.log(
+                trains[number % 40],
+                ("delayed" if number % 16 == 0 else "cancelled") if rare else "departed",
+                targets=stations[number % 10],
+                timestamp=now - dt.timedelta(minutes=number),
+                grouping_delay=-1,
+            )
+    user = make_user()
+    actrack.track(user, trains, actor_only=False, verbs=["delayed", "cancelled"])
+    return user
+
+
+def test_walk_keeps_to_the_verbs_when_every_tracker_names_some() -> None:
+    user = _rare_verb_world()
+    sql = feedengine.page_ids_sql(user.actions.feed(), None, 21)
+    assert sql is not None and "_w AS" in sql[0]
+    assert sql[1].count("delayed") >= 1 and " AS _v1" in sql[0]  # one range per verb
+    expected = [a.pk for a in user.actions.feed()]
+    assert len(expected) == 50
+    assert {a.verb for a in user.actions.feed()} == {"delayed", "cancelled"}
+    for size in (3, 20):
+        assert _pages(user.actions.feed, size) == expected
+    # One tracker without verbs: any action may match, the walk reads every verb.
+    actrack.track(user, make_station())
+    sql = feedengine.page_ids_sql(user.actions.feed(), None, 21)
+    assert sql is not None and "_w AS" in sql[0] and " AS _v0" not in sql[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_postgresql_rare_verbs_fill_the_page_from_the_walk() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("EXPLAIN (ANALYZE, BUFFERS) is PostgreSQL's")
+    user = _rare_verb_world()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    nodes = _nodes(_explain(user.actions.feed())["Plan"])
+    scans = [n for n in nodes if n.get("Index Name") == "actrack_target_feed"]
+    assert scans and all(n.get("Actual Loops", 0) == 0 for n in scans)
+    walked = [n for n in nodes if n.get("Index Name") == "actrack_action_verb"]
+    assert len(walked) == 2
+
+
 def test_whole_model_and_few_trackers_page_directly() -> None:
     trains = [make_train() for _ in range(3)]
     with actrack.batch():
