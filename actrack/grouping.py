@@ -4,7 +4,8 @@
 
 - ``-1``: never grouped;
 - ``0``: grouped with an older similar action of the same queue, whatever its time;
-- ``N > 0``: also grouped with a saved similar action at most N seconds older.
+- ``N > 0``: also grouped with a saved similar action at most N seconds older
+  or newer.
 
 "Similar" is decided by the handler classmethod ``group(newer, older)``; by
 default: same verb, same actor (no actor counts as the same) and equal target
@@ -146,16 +147,17 @@ def _group_with_saved(entry: Entry, using: str) -> Action | None:
 
     candidates = Action.objects.using(using).filter(
         verb=entry.verb,
-        timestamp__lte=entry.timestamp,
         actor_ct_id=entry.actor_ref[0] if entry.actor_ref else None,
         actor_key=entry.actor_ref[1] if entry.actor_ref else None,
     )
-    try:
-        since = entry.timestamp - dt.timedelta(seconds=entry.grouping_delay)
-    except OverflowError:
-        pass  # the delay reaches back past year 1: any older action will do
-    else:
-        candidates = candidates.filter(timestamp__gte=since)
+    # Within the delay either way: a saved action may be newer than the entry when
+    # its writer committed first, or when the entry was given an older timestamp.
+    for lookup, sign in (("gte", -1), ("lte", 1)):
+        try:
+            bound = entry.timestamp + sign * dt.timedelta(seconds=entry.grouping_delay)
+        except OverflowError:
+            continue  # the delay reaches past year 1 or 9999: no bound that way
+        candidates = candidates.filter(**{f"timestamp__{lookup}": bound})
     if connections[using].features.has_select_for_update:
         # Two writers grouping into the same action take turns.
         candidates = candidates.select_for_update()
@@ -166,7 +168,7 @@ def _group_with_saved(entry: Entry, using: str) -> Action | None:
     handler = get_handler_class(entry.verb)
     for action in candidate_list:
         targets, related = refs[action.pk]
-        older = {
+        saved = {
             "actor": entry.actor_ref,
             "verb": action.verb,
             "targets": targets,
@@ -175,7 +177,10 @@ def _group_with_saved(entry: Entry, using: str) -> Action | None:
             "data": action.data,
             "timestamp": action.timestamp,
         }
-        if handler.group(entry.ref_kwargs(), older):
+        newer, older = entry.ref_kwargs(), saved
+        if entry.timestamp < action.timestamp:
+            newer, older = older, newer
+        if handler.group(newer, older):
             _merge_into_saved(action, entry, targets, related, using)
             entry.action = action
             return action
@@ -203,8 +208,20 @@ def _merge_into_saved(
     related: list[tuple[int, str]],
     using: str,
 ) -> None:
+    """The older of the two receives the newer: its data wins, its timestamp stays."""
     from actrack.models import ActionRelated, ActionTarget
 
+    fields = ["data", "level"]
+    if entry.timestamp < action.timestamp:
+        # The entry is the older one: the saved action takes its time, and so do
+        # the link rows that carry it.
+        action.data = deep_merge(entry.data, action.data)
+        action.timestamp = entry.timestamp
+        fields.append("timestamp")
+        for model in (ActionTarget, ActionRelated):
+            model.objects.using(using).filter(action=action).update(timestamp=action.timestamp)
+    else:
+        action.data = deep_merge(action.data, entry.data)
     new_links: list[Any] = [
         ActionTarget(action=action, obj_ct_id=ct, obj_key=key, timestamp=action.timestamp)
         for ct, key in entry.target_refs
@@ -219,9 +236,8 @@ def _merge_into_saved(
         ActionTarget.objects.using(using).bulk_create(new_links)
     if new_related:
         ActionRelated.objects.using(using).bulk_create(new_related)
-    action.data = deep_merge(action.data, entry.data)
     action.level = max(action.level, entry.level)
-    action.save(using=using, update_fields=["data", "level"])
+    action.save(using=using, update_fields=fields)
 
 
 def default_group(newer: dict[str, Any], older: dict[str, Any]) -> bool:

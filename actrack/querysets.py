@@ -53,32 +53,37 @@ def tracker_rows(user: Any, using: str | None = None, *, created: bool = True) -
     Users may have thousands: the verbs come as JSON text, decoded only when
     not empty, and ``created`` (read state only) is left out unless asked for.
     """
-    from django.db.models import TextField
-    from django.db.models.functions import Cast
+    from django.db import connections, router
 
     from actrack.models import Tracker
 
-    fields = ["tracked_ct_id", "tracked_key", "verbs_text", "actor_only"]
+    # A raw query: with thousands of trackers the ORM's per-row work would cost
+    # more than the query itself.
+    db = using or router.db_for_read(Tracker)
+    connection = connections[db]
+    quote = connection.ops.quote_name
+    verbs = "verbs::text" if connection.vendor == "postgresql" else "verbs"
+    columns = f"tracked_ct_id, tracked_key, {verbs}, actor_only"
     if created:
-        fields.append("created")
-    rows = (
-        Tracker.objects.using(using)
-        .owned_by(user)
-        .order_by()
-        .annotate(verbs_text=Cast("verbs", TextField()))
-        .values_list(*fields)
-    )
-    empty = ("[]", "")
-    return [
-        TrackerRow(
-            row[0],
-            row[1],
-            [] if row[2] in empty else json.loads(row[2]),
-            row[3],
-            row[4] if created else None,
-        )
-        for row in rows
-    ]
+        columns += ", created"
+    sql = f"SELECT {columns} FROM {quote(Tracker._meta.db_table)} WHERE user_id = %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk])
+        rows = cursor.fetchall()
+    empty = ("[]", "", None)
+    if not created:
+        return [
+            TrackerRow(ct, key, [] if vb in empty else json.loads(vb), bool(ao), None)
+            for ct, key, vb, ao in rows
+        ]
+    convert = connection.ops.get_db_converters(Tracker._meta.get_field("created").get_col(""))
+    expression = Tracker._meta.get_field("created")
+    trackers = []
+    for ct, key, vb, ao, when in rows:
+        for converter in convert:
+            when = converter(when, expression, connection)
+        trackers.append(TrackerRow(ct, key, [] if vb in empty else json.loads(vb), bool(ao), when))
+    return trackers
 
 
 class TempTracker:

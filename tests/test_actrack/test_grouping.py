@@ -128,6 +128,42 @@ def test_delay_zero_does_not_group_with_saved_actions() -> None:
     assert Action.objects.count() == 4
 
 
+def test_a_saved_action_newer_than_the_entry_receives_it_and_takes_its_time() -> None:
+    """SPEC 3.3: "within N seconds" either way; the older one's time and data win."""
+    from actrack.models import ActionRelated
+
+    train, station, depot, line = make_train(), make_station(), make_station(), make_line()
+    now = timezone.now()
+    saved = actrack.log(train, "stopped", targets=station, related=line, timestamp=now, note="new")
+    assert saved is not None
+    older = now - dt.timedelta(seconds=30)
+    actrack.log(
+        train,
+        "stopped",
+        targets=depot,
+        related=line,
+        timestamp=older,
+        grouping_delay=60,
+        note="old",
+    )
+    action = Action.objects.get()
+    assert action.pk == saved.pk
+    assert action.timestamp == older
+    assert action.data == {"note": "old"}
+    assert set(action.targets.all()) == {station, depot}
+    assert set(ActionTarget.objects.values_list("timestamp", flat=True)) == {older}
+    assert set(ActionRelated.objects.values_list("timestamp", flat=True)) == {older}
+    # More than the delay before it: a new action.
+    actrack.log(
+        train,
+        "stopped",
+        targets=depot,
+        timestamp=older - dt.timedelta(seconds=61),
+        grouping_delay=60,
+    )
+    assert Action.objects.count() == 2
+
+
 def test_delay_zero_groups_in_the_queue_whatever_the_time() -> None:
     train, station = make_train(), make_station()
     now = timezone.now()
