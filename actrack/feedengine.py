@@ -576,8 +576,14 @@ class _Statement:
                 ctes.append(f"{name}(v) AS (SELECT json_array_elements_text(%s::json))")
                 params.append(json.dumps(values))
             else:
-                ctes.append(f"{name}(v) AS (VALUES {', '.join(['(%s)'] * len(values))})")
-                params.extend(values)
+                # One JSON parameter: a VALUES list of thousands of tokens costs
+                # SQLite more to compile than the walk costs to run.
+                ctes.append(f"{name}(v) AS (SELECT value FROM json_each(%s))")
+                params.append(json.dumps(values))
+
+        # SQLite walks the action table itself (see below): its conditions name it.
+        inline = not self.postgres
+        a = action if inline else "_a"
 
         def match(ct: str, key: str, role: str) -> str:
             length = f"CAST(LENGTH({key}) AS TEXT)"
@@ -591,19 +597,19 @@ class _Statement:
                     terms.append(f"{token[kind]} IN (SELECT v FROM {sets[(role, kind)]})")
                 if (role, f"{kind} verb") in sets:
                     name = sets[(role, f"{kind} verb")]
-                    terms.append(f"{token[kind]} || ':' || _a.verb IN (SELECT v FROM {name})")
+                    terms.append(f"{token[kind]} || ':' || {a}.verb IN (SELECT v FROM {name})")
             return " OR ".join(terms)
 
         conditions: list[str] = []
         if any(role == "actor" for role, _kind in sets):
-            conditions.append(match("_a.actor_ct_id", "_a.actor_key", "actor"))
+            conditions.append(match(f"{a}.actor_ct_id", f"{a}.actor_key", "actor"))
         if any(role == "links" for role, _kind in sets):
             # OFFSET 0 keeps PostgreSQL from hashing the whole link table instead of
             # probing each walked action's links through the index on action_id.
             fence = " OFFSET 0" if self.postgres else ""
             for role in ("targets", "related"):
                 conditions.append(
-                    f"EXISTS (SELECT 1 FROM {self.links[role]} AS _l WHERE _l.action_id = _a.id "
+                    f"EXISTS (SELECT 1 FROM {self.links[role]} AS _l WHERE _l.action_id = {a}.id "
                     f"AND ({match('_l.obj_ct_id', '_l.obj_key', 'links')}){fence})"
                 )
         position, position_params = "", []
@@ -618,6 +624,48 @@ class _Statement:
             f"{action}.verb"
         )
         order = f"ORDER BY {action}.timestamp DESC, {action}.id DESC LIMIT {rows}"
+        if inline:
+            # SQLite sorts a derived table's matches before taking the first
+            # ones, reading every walked row: the walk reads the timeline (or
+            # each verb's) index itself, down to the oldest of the newest
+            # ``rows`` actions (_wh), and stops at the ``limit``-th match.
+            verbs: list[str | None] = [*self.walk_verbs] if self.walk_verbs else [None]
+            newest_parts = []
+            for verb in verbs:
+                only = "" if verb is None else f" AND {action}.verb = %s"
+                newest_parts.append(
+                    f"SELECT * FROM (SELECT {action}.timestamp AS ts, {action}.id AS id "
+                    f"FROM {action} WHERE ({self.where}){only}{position} {order})"
+                )
+                params += [*self.where_params, *([] if verb is None else [verb]), *position_params]
+            ctes.append(
+                f"_wh(ts, id) AS (SELECT ts, id FROM ({' UNION ALL '.join(newest_parts)}) "
+                f"ORDER BY ts DESC, id DESC LIMIT 1 OFFSET {rows - 1})"
+            )
+            horizon = (
+                f"{action}.timestamp >= COALESCE((SELECT ts FROM _wh), '') AND "
+                f"({action}.timestamp > COALESCE((SELECT ts FROM _wh), '') OR "
+                f"{action}.id >= COALESCE((SELECT id FROM _wh), 0))"
+            )
+            walk_parts = []
+            for verb in verbs:
+                only = "" if verb is None else f" AND {action}.verb = %s"
+                walk_parts.append(
+                    f"SELECT {action}.id AS id, {action}.timestamp AS ts "
+                    f"FROM {action} WHERE ({self.where}){only}{position} AND {horizon} "
+                    f"AND ({' OR '.join(conditions) or '1 = 0'}) "
+                    f"ORDER BY {action}.timestamp DESC, {action}.id DESC LIMIT {self.limit_sql}"
+                )
+                params += [*self.where_params, *([] if verb is None else [verb]), *position_params]
+            if len(walk_parts) == 1:
+                ctes.append(f"_w AS ({walk_parts[0]})")
+            else:  # each verb's first matches, merged
+                merged = " UNION ALL ".join(f"SELECT * FROM ({part})" for part in walk_parts)
+                ctes.append(
+                    f"_w AS (SELECT id, ts FROM ({merged}) "
+                    f"ORDER BY ts DESC, id DESC LIMIT {self.limit_sql})"
+                )
+            return ", ".join(ctes), params
         if self.walk_verbs is None:
             newest = f"SELECT {columns} FROM {action} WHERE ({self.where}){position} {order}"
             params += [*self.where_params, *position_params]
