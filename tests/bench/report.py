@@ -39,8 +39,10 @@ DJANGO_SETTINGS_MODULE=tests.bench.settings .venv/bin/python manage.py actrack_b
 `bench`). A run on one database rewrites that database's section below.
 
 How it measures: one deterministic dataset (see `tests/bench/dataset.py`) is
-loaded into both libraries in the same database: actrack through its public
-API (`log()` inside `batch()`, `track()`), django-activity-stream with
+loaded into both libraries in the same database (SQLite in WAL mode with
+`synchronous=NORMAL`, as it is run in production; PostgreSQL as installed):
+actrack through its public API (`log()` inside `batch()`, `track()`),
+django-activity-stream with
 `bulk_create` of the rows its own `action.send`/`follow` would write (it has
 no bulk API; an action's first target becomes its target, its first related
 object its action object). Then, per timed user, each operation runs once
