@@ -238,6 +238,8 @@ def count_unread_sql(
 WALK_ROWS_PER_SCAN = 1.0
 WALK_MAX_ROWS = 5_000
 WALK_MIN_SCANS = 100
+#: Heads take one more row per this many rows of the page (at most 8): see _Statement.
+HEAD_ROWS_EVERY = 25
 #: Up to this many scans (trackers times roles), a page reads each tracker's newest
 #: rows directly, without the heads-and-bound passes.
 DIRECT_MAX_SCANS = 6
@@ -379,6 +381,11 @@ class _Statement:
         if position is not None:
             self.position = (self.adapt(position[0]), position[1])
         self.limit_sql = str(int(limit))
+        # Rows per head: with one, a page of many rows often finds fewer distinct
+        # heads than rows (most trackers quiet, a few busy), hence no bound, and
+        # every busy tracker is read down to the page size. PostgreSQL only (SQLite
+        # reads each head as a scalar subquery).
+        self.head_rows = 1 if not self.postgres else max(1, min(8, int(limit) // HEAD_ROWS_EVERY))
         self.own, self.floor = own, floor
         lowest = "'-infinity'::timestamptz" if self.postgres else "''"
         self.bound = f"COALESCE((SELECT ts FROM _bound), {lowest})"
@@ -386,6 +393,7 @@ class _Statement:
         self.walk: dict[tuple[str, str], list[str]] | None = None  # walk_tokens(): walk first
         self.walk_verbs: list[str] | None = None  # walk_verbs(): walk only these verbs
         self.scans = 0  # how many scans the fan-out makes (trackers times roles)
+        self.floor_in_cr = False  # whether the tracker rows' cr includes the read mark
 
     def python_relations(self, trackers: Iterable[TrackerLike], since: bool) -> list[Relation]:
         """The trackers as literal rows, one relation per (keyed, verb set)."""
@@ -433,8 +441,28 @@ class _Statement:
         for sql, extra_params in extra:
             ctes.append(sql)
             params += extra_params
+        inline = (
+            0 < self.scans <= DIRECT_MAX_SCANS
+            and self.walk is None
+            and all(relation.rows is not None for relation in relations)
+        )
+        if inline:
+            return self._inline(ctes, params, relations)
+        # With a read mark, each tracker row carries the later of its creation and
+        # the mark in ``cr``: one column for the scans to compare, where a
+        # subquery per scan cost PostgreSQL milliseconds to plan.
+        self.floor_in_cr = self.floor is not None
         for number, relation in enumerate(relations):
-            ctes.append(f"_t{number}(ct, k, cr, ao, vb) AS ({relation.sql})")
+            if self.floor_in_cr:
+                assert relation.since, "a read mark goes with trackers' creation times"
+                ctes.append(f"_r{number}(ct, k, cr, ao, vb) AS ({relation.sql})")
+                ctes.append(
+                    f"_t{number}(ct, k, cr, ao, vb) AS (SELECT _r.ct, _r.k, CASE WHEN "
+                    f"{self.floor_sql} > _r.cr THEN {self.floor_sql} ELSE _r.cr END, "
+                    f"_r.ao, _r.vb FROM _r{number} AS _r)"
+                )
+            else:
+                ctes.append(f"_t{number}(ct, k, cr, ao, vb) AS ({relation.sql})")
             params += relation.params
         branches = [
             (relation, number, role)
@@ -454,8 +482,6 @@ class _Statement:
             # The fan-out runs only when the walk did not fill the page.
             self.gate = f"(SELECT COUNT(*) FROM _w) < {self.limit_sql}"
         if 0 < scans <= DIRECT_MAX_SCANS and self.walk is None:
-            if all(relation.rows is not None for relation in relations):
-                return self._inline(ctes[: len(ctes) - len(relations)], params, relations)
             return self._direct(ctes, params, branches)
         heads, head_params = self._heads(branches)
         ctes.append(heads)
@@ -468,6 +494,8 @@ class _Statement:
         for branch, (relation, _number, role) in enumerate(branches):
             scan, scan_params = self._scan(relation, role, self.limit_sql, bounded=True)
             where = f"_t.g = {branch} AND _t.ts >= {self.bound}"
+            if self.head_rows > 1:
+                where += " AND _t.rn = 1"  # each tracker once: its newest head
             if self.postgres:
                 parts.append(
                     f"SELECT _y.id, _y.ts FROM _heads AS _t CROSS JOIN LATERAL ({scan}) AS _y "
@@ -499,7 +527,6 @@ class _Statement:
         the scans themselves (no tracker rows to join), the statement is
         planned about twice as fast as one reading them from a relation.
         """
-        del params[len(params) - sum(len(relation.params) for relation in relations) :]
         parts: list[str] = []
         for relation in relations:
             assert relation.rows is not None
@@ -702,8 +729,16 @@ class _Statement:
                 if ct is not None:
                     filters.append(f"_t.ct = {int(ct)}")
                 where = f" WHERE {' AND '.join(filters)}" if filters else ""
-                scan, scan_params = self._scan(relation, role, "1", bounded=False, ct=ct)
-                if self.postgres:
+                size = str(self.head_rows)
+                scan, scan_params = self._scan(relation, role, size, bounded=False, ct=ct)
+                if self.postgres and self.head_rows > 1:
+                    parts.append(
+                        f"SELECT {branch} AS g, {columns}, _x.ts, _x.id, _x.rn FROM "
+                        f"_t{number} AS _t CROSS JOIN LATERAL (SELECT _s.ts, _s.id, row_number() "
+                        f"OVER (ORDER BY _s.ts DESC, _s.id DESC) AS rn FROM ({scan}) AS _s) "
+                        f"AS _x{where}"
+                    )
+                elif self.postgres:
                     parts.append(
                         f"SELECT {branch} AS g, {columns}, _x.ts, _x.id FROM _t{number} AS _t "
                         f"CROSS JOIN LATERAL ({scan}) AS _x{where}"
@@ -759,7 +794,7 @@ class _Statement:
         if relation.since:
             conditions.append(f"{ts} > {'_t.cr' if row is None else '%s'}")
             params += [] if row is None else [row[2]]
-        if self.floor is not None:
+        if self.floor is not None and not (self.floor_in_cr and row is None):
             conditions.append(f"{ts} > {self.floor_sql}")
         if relation.verbs is None:
             if self.postgres:

@@ -132,6 +132,41 @@ def test_a_feed_page_is_two_queries_whatever_the_trackers(
             break
 
 
+def test_large_pages_and_counts_with_a_few_busy_trackers_among_quiet_ones() -> None:
+    """Fewer distinct heads than rows asked for: PostgreSQL takes several rows per
+    head (so that a bound exists); pages and unread counts stay exact."""
+    from actrack.readstate import unread_count
+
+    busy = [make_train() for _ in range(3)]
+    quiet = [make_train() for _ in range(27)]
+    user = make_user()
+    actrack.track(user, [*busy, *quiet], actor_only=False)
+    now = timezone.now() + dt.timedelta(minutes=1)  # after the trackers: all unread
+    with actrack.batch():
+        for number in range(180):
+            actrack.log(
+                busy[number % 3],
+                "departed",
+                timestamp=now + dt.timedelta(seconds=number),
+                grouping_delay=-1,
+            )
+        for number, train in enumerate(quiet):
+            actrack.log(
+                train, "departed", timestamp=now + dt.timedelta(seconds=number), grouping_delay=-1
+            )
+    expected = [a.pk for a in user.actions.feed()]
+    assert len(expected) == 207
+    for size in (50, 100):
+        sql = feedengine.page_ids_sql(user.actions.feed(), None, size + 1)
+        assert sql is not None
+        assert ("row_number()" in sql[0]) is (connection.vendor == "postgresql")
+        assert _pages(user.actions.feed, size) == expected
+    unread = len(list(user.actions.feed(unread=True)))
+    assert unread == 207
+    for cap in (50, 100, 150, 300):
+        assert unread_count(user, cap=cap) == min(cap, unread)
+
+
 def _explain(queryset: Any, cursor: str | None = None) -> dict[str, Any]:
     from django.db.models.expressions import RawSQL
 
