@@ -201,14 +201,24 @@ def _deleted_objects(entries: list[Entry]) -> dict[Ref, tuple[Any, bool]]:
 
     wanted: dict[tuple[str, int], dict[str, tuple[Any, bool]]] = defaultdict(dict)
     models_by_ct: dict[int, type[models.Model]] = {}
+    # The same instance often comes back in many entries: ask the router once for it.
+    # (The entries hold the instances, so their ids stay theirs during the loop.)
+    known: dict[int, tuple[str, bool] | None] = {}
     for entry in entries:
         for (ct, key), obj in _entry_objects(entry).items():
-            connection = connection_for(type(obj))
-            if connection is None:
-                continue
-            db = router.db_for_write(type(obj), instance=obj)
-            wanted[(db, ct)][key] = (obj, connection.use_del_items)
-            models_by_ct[ct] = type(obj)._meta.concrete_model
+            if id(obj) in known:
+                found = known[id(obj)]
+            else:
+                connection = connection_for(type(obj))
+                found = known[id(obj)] = (
+                    None
+                    if connection is None
+                    else (router.db_for_write(type(obj), instance=obj), connection.use_del_items)
+                )
+                if found is not None:
+                    models_by_ct[ct] = type(obj)._meta.concrete_model
+            if found is not None:
+                wanted[(found[0], ct)][key] = (obj, found[1])
     gone: dict[Ref, tuple[Any, bool]] = {}
     for (db, ct), by_key in wanted.items():
         present: set[str] = set()
