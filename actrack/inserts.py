@@ -54,7 +54,9 @@ def insert_actions(using: str, entries: list[Entry]) -> list[Action]:
     if not entries:
         return []
     connection = connections[using]
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and len(entries) == 1:
+        ids = [_insert_one_postgresql(connection, entries[0])]
+    elif connection.vendor == "postgresql":
         ids = [
             id_
             for chunk in _slices(entries, ACTIONS_PER_STATEMENT)
@@ -159,6 +161,38 @@ def _insert_postgresql(connection: BaseDatabaseWrapper, entries: Sequence[Entry]
     with connection.cursor() as cursor:
         cursor.execute(_postgresql_sql(connection), params)
         return [row[0] for row in cursor.fetchall()]
+
+
+def _insert_one_postgresql(connection: BaseDatabaseWrapper, entry: Entry) -> int:
+    """One action (``log()`` outside a queue): a plainer statement, about half the
+    planning and execution time of the general one for a single row."""
+    from actrack.models import Action, ActionRelated, ActionTarget
+
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(c) for c in ACTION_COLUMNS)
+    link_columns = ", ".join(quote(c) for c in LINK_COLUMNS)
+    params: list[Any] = list(_action_values(entry, connection))
+    parts = [
+        f"WITH new AS (INSERT INTO {quote(Action._meta.db_table)} ({columns}) "
+        f"VALUES (%s, %s, %s, %s, %s::jsonb, %s) RETURNING {quote('id')}, {quote('timestamp')})"
+    ]
+    for name, model, refs in (
+        ("targets", ActionTarget, entry.target_refs),
+        ("related", ActionRelated, entry.related_refs),
+    ):
+        if refs:
+            rows = ", ".join(["(%s::integer, %s::text, %s::integer)"] * len(refs))
+            parts.append(
+                f"{name} AS (INSERT INTO {quote(model._meta.db_table)} ({link_columns}) "
+                f"SELECT new.id, link.ct, link.key, new.timestamp FROM new, (VALUES {rows}) "
+                "AS link(ct, key, n) ORDER BY link.n)"
+            )
+            params += [value for n, (ct, key) in enumerate(refs) for value in (ct, key, n)]
+    with connection.cursor() as cursor:
+        cursor.execute(", ".join(parts) + " SELECT id FROM new", params)
+        row = cursor.fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 # --- other databases: a statement per slice of rows ------------------------------------------

@@ -163,3 +163,18 @@ def test_naive_timestamps_without_use_tz() -> None:
     assert action is not None and action.timestamp == moment
     assert Action.objects.get().timestamp == moment
     assert ActionTarget.objects.get().timestamp == moment
+
+
+@pytest.mark.parametrize(("targets", "related"), [(0, 0), (3, 0), (0, 2), (3, 2)])
+def test_a_single_log_writes_its_links_in_the_given_order(targets: int, related: int) -> None:
+    stations = [make_station() for _ in range(targets)]
+    notes = [make_note() for _ in range(related)]
+    stations.reverse()  # not the order of their keys
+    action = actrack.log(make_train(), "checked", targets=stations, related=notes, n=1)
+    assert action is not None and action.pk == Action.objects.get().pk
+    assert action.data == Action.objects.get().data == {"n": 1}
+    assert _links(ActionTarget, action) == [_ref(s) for s in stations]
+    assert _links(ActionRelated, action) == [_ref(n) for n in notes]
+    stamps = {action.timestamp}
+    assert set(ActionTarget.objects.values_list("timestamp", flat=True)) <= stamps
+    assert set(ActionRelated.objects.values_list("timestamp", flat=True)) <= stamps
