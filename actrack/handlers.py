@@ -213,6 +213,7 @@ def describe_list(objs: list[Any]) -> SafeString:
 
 _partners: dict[Any, frozenset[str]] = {}
 _combinable: dict[str, bool] = {}
+_default_handler: dict[str, type[ActionHandler]] = {}  # by DEFAULT_HANDLER path
 
 
 def combine_partners(handler: type[ActionHandler]) -> frozenset[str]:
@@ -231,6 +232,7 @@ def clear_caches() -> None:
     """Forget what was derived from the registry and settings (either changed)."""
     _combinable.clear()
     _partners.clear()
+    _default_handler.clear()
 
 
 def may_combine(verb: str) -> bool:
@@ -255,5 +257,9 @@ def get_handler_class(verb: str) -> type[ActionHandler]:
     handler = _registry.get(verb)
     if handler is not None:
         return handler
-    default: type[ActionHandler] = import_string(app_settings.DEFAULT_HANDLER)
+    # Every log() of an unregistered verb asks: import the default once per setting value.
+    path = app_settings.DEFAULT_HANDLER
+    default = _default_handler.get(path)
+    if default is None:
+        default = _default_handler[path] = import_string(path)
     return default

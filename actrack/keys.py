@@ -33,8 +33,11 @@ def max_key_length() -> int:
     return min(int(app_settings.PK_MAXLENGTH), KEY_COLUMN_LENGTH)
 
 
-def key_of(obj: models.Model) -> str:
-    """The stored key of a saved instance; ``ValueError`` if unsaved or too long."""
+def key_of(obj: models.Model, limit: int | None = None) -> str:
+    """The stored key of a saved instance; ``ValueError`` if unsaved or too long.
+
+    ``limit``: :func:`max_key_length`, when the caller has already read it.
+    """
     # ``_state.adding`` also catches unsaved instances whose pk has a default (UUIDs).
     if obj.pk is None or obj._state.adding:
         raise ValueError(
@@ -51,7 +54,8 @@ def key_of(obj: models.Model) -> str:
             f"The primary key of {type(obj).__name__} {key!r} contains a lone surrogate "
             "(U+D800 to U+DFFF): it is not Unicode text, and no database can store it."
         )
-    limit = max_key_length()
+    if limit is None:
+        limit = max_key_length()
     if len(key) > limit:
         raise ValueError(
             f"The primary key of {type(obj).__name__} {key!r} is {len(key)} characters long, "
@@ -61,7 +65,9 @@ def key_of(obj: models.Model) -> str:
     return key
 
 
-def ct_and_key(value: Any, *, allow_model: bool = False) -> tuple[ContentType, str | None]:
+def ct_and_key(
+    value: Any, *, allow_model: bool = False, limit: int | None = None
+) -> tuple[ContentType, str | None]:
     """``(content type, key)`` for an instance, or ``(content type, None)`` for a model."""
     if is_model_class(value):
         if not allow_model:
@@ -73,7 +79,7 @@ def ct_and_key(value: Any, *, allow_model: bool = False) -> tuple[ContentType, s
             raise ValueError(f"{value.__name__} is abstract and cannot be tracked.")
         return content_type_for(value), None
     if isinstance(value, models.Model):
-        return content_type_for(value), key_of(value)
+        return content_type_for(value), key_of(value, limit)
     raise TypeError(
         f"Expected a model instance{' or model class' if allow_model else ''}, "
         f"got {type(value).__name__}: {value!r}"
@@ -104,10 +110,11 @@ def unique_refs(values: Iterable[Any], *, what: str) -> tuple[list[Any], list[tu
     objects: list[Any] = []
     refs: list[tuple[int, str]] = []
     seen: set[tuple[int, str]] = set()
+    limit = max_key_length()
     for value in values:
         if value is None:
             raise TypeError(f"{what} cannot contain None")
-        ct, key = ct_and_key(value)
+        ct, key = ct_and_key(value, limit=limit)
         assert key is not None
         ref = (ct.pk, key)
         if ref not in seen:

@@ -35,6 +35,9 @@ __all__ = [
 class Action(models.Model):
     """Something that happened: an actor, a verb, targets, related objects and data."""
 
+    # No index of its own on the foreign keys here and below: a composite index
+    # leading with the same column (Meta.indexes or a unique constraint) serves
+    # every lookup, and each index costs every insert.
     actor_ct = models.ForeignKey(
         ContentType,
         verbose_name=_("actor type"),
@@ -42,6 +45,7 @@ class Action(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="+",
+        db_index=False,
     )
     # NULL (not "") when there is no actor, like actor_ct beside it.
     actor_key = models.CharField(  # noqa: DJ001
@@ -156,12 +160,16 @@ class ActionLink(models.Model):
     """
 
     # No related_name on the FK to Action: gm2m's reverse accessors need the default.
-    action = models.ForeignKey(Action, verbose_name=_("action"), on_delete=models.CASCADE)
+    # Indexed by the unique constraint (action, obj_ct, obj_key) and the feed indexes.
+    action = models.ForeignKey(
+        Action, verbose_name=_("action"), on_delete=models.CASCADE, db_index=False
+    )
     obj_ct = models.ForeignKey(
         ContentType,
         verbose_name=_("object type"),
         on_delete=models.CASCADE,
         related_name="+",
+        db_index=False,
     )
     obj_key = models.CharField(_("object key"), max_length=KEY_COLUMN_LENGTH)
     obj = GenericForeignKey("obj_ct", "obj_key")
@@ -225,17 +233,20 @@ class ActionRelated(ActionLink):
 class Tracker(models.Model):
     """A user following an object (or every instance of a model) for some verbs."""
 
+    # Indexed by the unique constraint (user, ...) and actrack_tracker_tracked.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("user"),
         on_delete=models.CASCADE,
         related_name="actrack_trackers",
+        db_index=False,
     )
     tracked_ct = models.ForeignKey(
         ContentType,
         verbose_name=_("tracked type"),
         on_delete=models.CASCADE,
         related_name="+",
+        db_index=False,
     )
     # "" (not NULL) marks a whole-model tracker, so that one plain unique
     # constraint covers both kinds and set-based upserts can target it.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 from collections import defaultdict
@@ -28,8 +29,9 @@ T = TypeVar("T")
 def write(entries: list[Entry], *, check_deleted: bool = True) -> list[Action]:
     """Write entries grouped by database, in logging order; returns the new actions.
 
-    Per database: grouping (see :mod:`actrack.grouping`), one INSERT for the
-    actions and one per link table, all in one transaction. With
+    Per database: grouping (see :mod:`actrack.grouping`), then the actions and
+    their link rows (see :mod:`actrack.inserts`: one statement on PostgreSQL),
+    in one transaction. With
     ``check_deleted`` (see :func:`find_deleted`), references to objects
     deleted since they were logged are handled first.
     """
@@ -46,88 +48,25 @@ def _write_one_database(
     using: str, entries: list[Entry], *, check_deleted: bool = True
 ) -> list[Action]:
     from actrack.grouping import group_entries
-    from actrack.models import Action, ActionRelated, ActionTarget
+    from actrack.inserts import insert_actions, single_statement
 
     # Read outside the transaction: it stays as short as before (on SQLite, a
     # transaction that reads first holds up the other writers for longer).
     deleted = find_deleted(entries, using) if check_deleted else None
-    with transaction.atomic(using=using):
+    # A write that is one statement is atomic by itself: no BEGIN and COMMIT round trips
+    # (grouping with saved actions and deleted items write more, so they take a transaction).
+    alone = (
+        not deleted
+        and all(entry.grouping_delay <= 0 for entry in entries)
+        and single_statement(using, len(entries))
+    )
+    with contextlib.nullcontext() if alone else transaction.atomic(using=using):
         if deleted:
             entries = deleted.apply(entries, using)
         fresh, updated = group_entries(entries, using)
-        actions = [
-            Action(
-                actor_ct_id=entry.actor_ref[0] if entry.actor_ref else None,
-                actor_key=entry.actor_ref[1] if entry.actor_ref else None,
-                verb=entry.verb,
-                level=entry.level,
-                data=entry.data,
-                timestamp=entry.timestamp,
-            )
-            for entry in fresh
-        ]
-        Action.objects.using(using).bulk_create(actions)
-        targets: list[ActionTarget] = []
-        related: list[ActionRelated] = []
-        for entry, action in zip(fresh, actions, strict=True):
-            entry.action = action
-            targets.extend(
-                ActionTarget(action=action, obj_ct_id=ct, obj_key=key, timestamp=action.timestamp)
-                for ct, key in entry.target_refs
-            )
-            related.extend(
-                ActionRelated(action=action, obj_ct_id=ct, obj_key=key, timestamp=action.timestamp)
-                for ct, key in entry.related_refs
-            )
-        insert_links(using, targets, related)
+        actions = insert_actions(using, fresh)
     send_action_logged(using, actions, updated)
     return actions
-
-
-#: Most link rows written by one combined statement (4 parameters each; PostgreSQL
-#: takes 65,535 parameters).
-COMBINED_LINK_ROWS = 10_000
-
-
-def insert_links(using: str, targets: list[Any], related: list[Any]) -> None:
-    """Write the target and related rows: one statement for both on PostgreSQL.
-
-    There a data-modifying ``WITH`` inserts into both link tables at once, so
-    ``log()`` with targets and related objects is two statements, not three.
-    Elsewhere, and for very large queues, one bulk insert per table.
-    """
-    from django.db import connections
-
-    from actrack.models import ActionRelated, ActionTarget
-
-    connection = connections[using]
-    both = targets and related
-    if not both or connection.vendor != "postgresql":
-        if targets:
-            ActionTarget.objects.using(using).bulk_create(targets)
-        if related:
-            ActionRelated.objects.using(using).bulk_create(related)
-        return
-    if len(targets) + len(related) > COMBINED_LINK_ROWS:
-        ActionTarget.objects.using(using).bulk_create(targets)
-        ActionRelated.objects.using(using).bulk_create(related)
-        return
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(c) for c in ("action_id", "obj_ct_id", "obj_key", "timestamp"))
-    params: list[Any] = []
-
-    def values(rows: list[Any]) -> str:
-        for row in rows:
-            params.extend((row.action_id, row.obj_ct_id, row.obj_key, row.timestamp))
-        return ", ".join(["(%s, %s, %s, %s)"] * len(rows))
-
-    sql = (
-        f"WITH _targets AS (INSERT INTO {quote(ActionTarget._meta.db_table)} ({columns}) "
-        f"VALUES {values(targets)}) "
-        f"INSERT INTO {quote(ActionRelated._meta.db_table)} ({columns}) VALUES {values(related)}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
 
 
 # --- action_logged ------------------------------------------------------------------------
@@ -262,14 +201,24 @@ def _deleted_objects(entries: list[Entry]) -> dict[Ref, tuple[Any, bool]]:
 
     wanted: dict[tuple[str, int], dict[str, tuple[Any, bool]]] = defaultdict(dict)
     models_by_ct: dict[int, type[models.Model]] = {}
+    # The same instance often comes back in many entries: ask the router once for it.
+    # (The entries hold the instances, so their ids stay theirs during the loop.)
+    known: dict[int, tuple[str, bool] | None] = {}
     for entry in entries:
         for (ct, key), obj in _entry_objects(entry).items():
-            connection = connection_for(type(obj))
-            if connection is None:
-                continue
-            db = router.db_for_write(type(obj), instance=obj)
-            wanted[(db, ct)][key] = (obj, connection.use_del_items)
-            models_by_ct[ct] = type(obj)._meta.concrete_model
+            if id(obj) in known:
+                found = known[id(obj)]
+            else:
+                connection = connection_for(type(obj))
+                found = known[id(obj)] = (
+                    None
+                    if connection is None
+                    else (router.db_for_write(type(obj), instance=obj), connection.use_del_items)
+                )
+                if found is not None:
+                    models_by_ct[ct] = type(obj)._meta.concrete_model
+            if found is not None:
+                wanted[(found[0], ct)][key] = (obj, found[1])
     gone: dict[Ref, tuple[Any, bool]] = {}
     for (db, ct), by_key in wanted.items():
         present: set[str] = set()

@@ -42,7 +42,7 @@ class Migration(migrations.Migration):
                 ('level', models.PositiveSmallIntegerField(verbose_name='level')),
                 ('data', models.JSONField(blank=True, default=dict, encoder=django.core.serializers.json.DjangoJSONEncoder, verbose_name='data')),
                 ('timestamp', models.DateTimeField(default=django.utils.timezone.now, verbose_name='timestamp')),
-                ('actor_ct', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='contenttypes.contenttype', verbose_name='actor type')),
+                ('actor_ct', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='contenttypes.contenttype', verbose_name='actor type')),
             ],
             options={
                 'verbose_name': 'action',
@@ -56,8 +56,8 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('obj_key', models.CharField(max_length=255, verbose_name='object key')),
                 ('timestamp', models.DateTimeField(verbose_name='timestamp')),
-                ('action', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='actrack.action', verbose_name='action')),
-                ('obj_ct', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='contenttypes.contenttype', verbose_name='object type')),
+                ('action', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, to='actrack.action', verbose_name='action')),
+                ('obj_ct', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='contenttypes.contenttype', verbose_name='object type')),
             ],
             options={
                 'verbose_name': 'action related object',
@@ -77,8 +77,8 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('obj_key', models.CharField(max_length=255, verbose_name='object key')),
                 ('timestamp', models.DateTimeField(verbose_name='timestamp')),
-                ('action', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='actrack.action', verbose_name='action')),
-                ('obj_ct', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='contenttypes.contenttype', verbose_name='object type')),
+                ('action', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, to='actrack.action', verbose_name='action')),
+                ('obj_ct', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='contenttypes.contenttype', verbose_name='object type')),
             ],
             options={
                 'verbose_name': 'action target',
@@ -131,8 +131,8 @@ class Migration(migrations.Migration):
                 ('actor_only', models.BooleanField(default=True, verbose_name='actor only')),
                 ('created', models.DateTimeField(default=django.utils.timezone.now, verbose_name='created')),
                 ('last_updated', models.DateTimeField(default=django.utils.timezone.now, verbose_name='last updated')),
-                ('tracked_ct', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='contenttypes.contenttype', verbose_name='tracked type')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='actrack_trackers', to=settings.AUTH_USER_MODEL, verbose_name='user')),
+                ('tracked_ct', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='contenttypes.contenttype', verbose_name='tracked type')),
+                ('user', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='actrack_trackers', to=settings.AUTH_USER_MODEL, verbose_name='user')),
             ],
             options={
                 'verbose_name': 'tracker',

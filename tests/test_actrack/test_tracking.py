@@ -195,3 +195,40 @@ def test_concurrent_tracking_of_the_same_object_makes_one_tracker() -> None:
     assert {t.tracked for t in trackers} == {train, Station}
     # The last writer wins, whole: each tracker has exactly one writer's verbs.
     assert all(len(t.verbs) == 1 and t.verbs[0].startswith("v") for t in trackers)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_untrack_is_one_statement_when_nothing_listens(count_queries: Any) -> None:
+    """Outside any transaction: the DELETE alone, without BEGIN and COMMIT around it."""
+    user, train = make_user(), make_train()
+    actrack.track(user, [train, Station])
+    ContentType.objects.get_for_models(Train, Station)
+    with count_queries() as log:
+        assert actrack.untrack(user, train) == 1
+    captured = [query["sql"].split()[0] for query in log.context.captured_queries]
+    assert captured == ["DELETE"]
+    assert [t.tracked for t in Tracker.objects.all()] == [Station]
+
+
+def test_untrack_sends_delete_signals_to_receivers() -> None:
+    from django.db.models.signals import post_delete, pre_delete
+
+    user, train = make_user(), make_train()
+    actrack.track(user, [train, Station])
+    seen: list[tuple[str, Any]] = []
+
+    def pre(sender: Any, instance: Any, **kwargs: Any) -> None:
+        seen.append(("pre", instance.tracked))
+
+    def post(sender: Any, instance: Any, **kwargs: Any) -> None:
+        seen.append(("post", instance.tracked))
+
+    pre_delete.connect(pre, sender=Tracker, dispatch_uid="test-untrack-pre")
+    post_delete.connect(post, dispatch_uid="test-untrack-post")  # any sender
+    try:
+        assert actrack.untrack(user, train) == 1
+    finally:
+        pre_delete.disconnect(sender=Tracker, dispatch_uid="test-untrack-pre")
+        post_delete.disconnect(dispatch_uid="test-untrack-post")
+    assert seen == [("pre", train), ("post", train)]
+    assert [t.tracked for t in Tracker.objects.all()] == [Station]
