@@ -657,14 +657,23 @@ class _Statement:
             # each verb's) index itself, down to the oldest of the newest
             # ``rows`` actions (_wh), and stops at the ``limit``-th match.
             verbs: list[str | None] = [*self.walk_verbs] if self.walk_verbs else [None]
-            newest_parts = []
-            for verb in verbs:
-                only = "" if verb is None else f" AND {action}.verb = %s"
-                newest_parts.append(
-                    f"SELECT * FROM (SELECT {action}.timestamp AS ts, {action}.id AS id "
-                    f"FROM {action} WHERE ({self.where}){only}{position} {order})"
-                )
-                params += [*self.where_params, *([] if verb is None else [verb]), *position_params]
+
+            def per_verb(select: str, rest: str) -> list[str]:
+                """One statement per walked verb (one for all verbs), parameters in order."""
+                statements = []
+                for verb in verbs:
+                    only = "" if verb is None else f" AND {action}.verb = %s"
+                    statements.append(
+                        f"{select} FROM {action} WHERE ({self.where}){only}{position}{rest}"
+                    )
+                    params.extend(
+                        [*self.where_params, *([] if verb is None else [verb]), *position_params]
+                    )
+                return statements
+
+            newest_parts = per_verb(
+                f"SELECT * FROM (SELECT {action}.timestamp AS ts, {action}.id AS id", f" {order})"
+            )
             ctes.append(
                 f"_wh(ts, id) AS (SELECT ts, id FROM ({' UNION ALL '.join(newest_parts)}) "
                 f"ORDER BY ts DESC, id DESC LIMIT 1 OFFSET {rows - 1})"
@@ -674,16 +683,11 @@ class _Statement:
                 f"({action}.timestamp > COALESCE((SELECT ts FROM _wh), '') OR "
                 f"{action}.id >= COALESCE((SELECT id FROM _wh), 0))"
             )
-            walk_parts = []
-            for verb in verbs:
-                only = "" if verb is None else f" AND {action}.verb = %s"
-                walk_parts.append(
-                    f"SELECT {action}.id AS id, {action}.timestamp AS ts "
-                    f"FROM {action} WHERE ({self.where}){only}{position} AND {horizon} "
-                    f"AND ({' OR '.join(conditions) or '1 = 0'}) "
-                    f"ORDER BY {action}.timestamp DESC, {action}.id DESC LIMIT {self.limit_sql}"
-                )
-                params += [*self.where_params, *([] if verb is None else [verb]), *position_params]
+            walk_parts = per_verb(
+                f"SELECT {action}.id AS id, {action}.timestamp AS ts",
+                f" AND {horizon} AND ({' OR '.join(conditions) or '1 = 0'}) "
+                f"ORDER BY {action}.timestamp DESC, {action}.id DESC LIMIT {self.limit_sql}",
+            )
             if len(walk_parts) == 1:
                 ctes.append(f"_w AS ({walk_parts[0]})")
             else:  # each verb's first matches, merged
