@@ -441,12 +441,16 @@ class _Statement:
         for sql, extra_params in extra:
             ctes.append(sql)
             params += extra_params
-        inline = (
-            0 < self.scans <= DIRECT_MAX_SCANS
+        scans = self.scans
+        if self.walk is not None and (
+            scans < WALK_MIN_SCANS or scans * WALK_ROWS_PER_SCAN < int(self.limit_sql)
+        ):
+            self.walk = None  # too few scans for a walk to pay
+        if (
+            0 < scans <= DIRECT_MAX_SCANS
             and self.walk is None
             and all(relation.rows is not None for relation in relations)
-        )
-        if inline:
+        ):
             return self._inline(ctes, params, relations)
         # With a read mark, each tracker row carries the later of its creation and
         # the mark in ``cr``: one column for the scans to compare, where a
@@ -470,19 +474,12 @@ class _Statement:
             for role in ("actor", "targets", "related")
         ]
         self.gate = ""
-        scans = self.scans
-        if self.walk is not None and (
-            scans < WALK_MIN_SCANS or scans * WALK_ROWS_PER_SCAN < int(self.limit_sql)
-        ):
-            self.walk = None  # too few scans for a walk to pay
         if self.walk is not None:
             walk, walk_params = self._walk(self.walk, scans)
             ctes.append(walk)
             params += walk_params
             # The fan-out runs only when the walk did not fill the page.
             self.gate = f"(SELECT COUNT(*) FROM _w) < {self.limit_sql}"
-        if 0 < scans <= DIRECT_MAX_SCANS and self.walk is None:
-            return self._direct(ctes, params, branches)
         heads, head_params = self._heads(branches)
         ctes.append(heads)
         params += head_params
@@ -540,44 +537,6 @@ class _Statement:
         with_ = f"WITH {', '.join(ctes)} " if ctes else ""
         sql = (
             f"{with_}SELECT _u.id FROM (SELECT DISTINCT _c.id, _c.ts "
-            f"FROM ({' UNION ALL '.join(parts)}) AS _c) AS _u "
-            f"ORDER BY _u.ts DESC, _u.id DESC LIMIT {self.limit_sql}"
-        )
-        return sql, params
-
-    def _direct(
-        self, ctes: list[str], params: list[Any], branches: list[tuple[Relation, int, str]]
-    ) -> tuple[str, list[Any]]:
-        """For a few trackers: each one's newest ``limit`` rows, merged (no heads, no bound).
-
-        An object's stream or a whole-model follow is one tracker: the two-pass
-        statement would cost more to plan than this costs to run.
-        """
-        parts: list[str] = []
-        for relation, number, role in branches:
-            each = relation.constants if self.postgres and relation.constants else [None]
-            for ct in each:
-                filters = [] if role == "actor" else ["NOT _t.ao"]
-                if ct is not None:
-                    filters.append(f"_t.ct = {int(ct)}")
-                scan, scan_params = self._scan(
-                    relation, role, self.limit_sql, bounded=False, ct=ct
-                )
-                if self.postgres:
-                    where = f" WHERE {' AND '.join(filters)}" if filters else ""
-                    parts.append(
-                        f"SELECT _y.id, _y.ts FROM _t{number} AS _t CROSS JOIN LATERAL "
-                        f"({scan}) AS _y{where}"
-                    )
-                else:
-                    where = " AND ".join([*filters, f"_a.id IN ({scan})"])
-                    parts.append(
-                        f"SELECT _a.id, _a.timestamp AS ts FROM _t{number} AS _t CROSS JOIN "
-                        f"{self.action} AS _a WHERE {where}"
-                    )
-                params += scan_params
-        sql = (
-            f"WITH {', '.join(ctes)} SELECT _u.id FROM (SELECT DISTINCT _c.id, _c.ts "
             f"FROM ({' UNION ALL '.join(parts)}) AS _c) AS _u "
             f"ORDER BY _u.ts DESC, _u.id DESC LIMIT {self.limit_sql}"
         )
