@@ -42,6 +42,8 @@ LINK_COLUMNS = ("action_id", "obj_ct_id", "obj_key", "timestamp")
 
 #: Most actions written by one PostgreSQL statement (larger queues take several).
 ACTIONS_PER_STATEMENT = 10_000
+#: Most rows per statement elsewhere, where the database sets no limit of parameters.
+ROWS_PER_STATEMENT = 10_000
 
 
 def insert_actions(using: str, entries: list[Entry]) -> list[Action]:
@@ -59,7 +61,7 @@ def insert_actions(using: str, entries: list[Entry]) -> list[Action]:
     elif connection.vendor == "postgresql":
         ids = [
             id_
-            for chunk in _slices(entries, ACTIONS_PER_STATEMENT)
+            for chunk in slices(entries, ACTIONS_PER_STATEMENT)
             for id_ in _insert_postgresql(connection, chunk)
         ]
     else:
@@ -198,12 +200,15 @@ def _insert_one_postgresql(connection: BaseDatabaseWrapper, entry: Entry) -> int
 # --- other databases: a statement per slice of rows ------------------------------------------
 
 
-def _per_statement(connection: BaseDatabaseWrapper, columns: int) -> int:
+def rows_per_statement(connection: BaseDatabaseWrapper, per_row: int, default: int) -> int:
+    """How many rows of ``per_row`` parameters one statement takes, one parameter
+    spare, under the database's limit (``features.max_query_params``: 999 on
+    SQLite, none on PostgreSQL); ``default`` where there is no limit."""
     limit = connection.features.max_query_params
-    return max(1, limit // columns) if limit else 10_000
+    return max(1, (limit - 1) // per_row) if limit else default
 
 
-def _slices(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+def slices(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
 
@@ -220,7 +225,8 @@ def _insert_actions_by_rows(connection: BaseDatabaseWrapper, entries: list[Entry
     placeholders = f"({', '.join(['%s'] * len(ACTION_COLUMNS))})"
     ids: list[int] = []
     with connection.cursor() as cursor:
-        for chunk in _slices(rows, _per_statement(connection, len(ACTION_COLUMNS))):
+        size = rows_per_statement(connection, len(ACTION_COLUMNS), ROWS_PER_STATEMENT)
+        for chunk in slices(rows, size):
             sql = f"{head}{', '.join([placeholders] * len(chunk))} RETURNING {quote('id')}"
             cursor.execute(sql, [value for row in chunk for value in row])
             ids.extend(sorted(row[0] for row in cursor.fetchall()))
@@ -234,7 +240,7 @@ def _insert_links_by_rows(
 
     quote = connection.ops.quote_name
     placeholders = f"({', '.join(['%s'] * len(LINK_COLUMNS))})"
-    size = _per_statement(connection, len(LINK_COLUMNS))
+    size = rows_per_statement(connection, len(LINK_COLUMNS), ROWS_PER_STATEMENT)
     for model, role in ((ActionTarget, "target_refs"), (ActionRelated, "related_refs")):
         rows = [
             (id_, ct, key, connection.ops.adapt_datetimefield_value(entry.timestamp))
@@ -246,6 +252,6 @@ def _insert_links_by_rows(
             f"({', '.join(quote(c) for c in LINK_COLUMNS)}) VALUES "
         )
         with connection.cursor() as cursor:
-            for chunk in _slices(rows, size):
+            for chunk in slices(rows, size):
                 sql = head + ", ".join([placeholders] * len(chunk))
                 cursor.execute(sql, [value for row in chunk for value in row])

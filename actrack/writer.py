@@ -6,7 +6,7 @@ import contextlib
 import copy
 import logging
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -249,14 +249,13 @@ def _existing_deleted_items(refs: list[Ref], using: str) -> dict[Ref, DeletedIte
     return items
 
 
-def _chunks(values: list[T], using: str, per_item: int = 1) -> Iterator[list[T]]:
-    """``values`` in slices that fit the database's limit of parameters per statement
-    (``features.max_query_params``: 999 on SQLite, none on PostgreSQL), when each
-    value takes up to ``per_item`` parameters and one more is spare."""
-    limit = connections[using].features.max_query_params
-    size = max(1, (limit - 1) // per_item) if limit else len(values) or 1
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
+def _chunks(values: list[T], using: str, per_item: int = 1) -> Iterator[Sequence[T]]:
+    """``values`` in slices that fit one statement when each takes up to ``per_item``
+    parameters (see :func:`actrack.inserts.rows_per_statement`); all at once where
+    the database sets no limit."""
+    from actrack.inserts import rows_per_statement, slices
+
+    return slices(values, rows_per_statement(connections[using], per_item, len(values) or 1))
 
 
 def _new_deleted_item(obj: Any, ref: Ref) -> DeletedItem:
