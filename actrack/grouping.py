@@ -145,10 +145,9 @@ def _group_with_saved(entry: Entry, using: str) -> Action | None:
     from actrack.handlers import get_handler_class
     from actrack.models import Action
 
+    actor_ct, actor_key = entry.actor_columns
     candidates = Action.objects.using(using).filter(
-        verb=entry.verb,
-        actor_ct_id=entry.actor_ref[0] if entry.actor_ref else None,
-        actor_key=entry.actor_ref[1] if entry.actor_ref else None,
+        verb=entry.verb, actor_ct_id=actor_ct, actor_key=actor_key
     )
     # Within the delay either way: a saved action may be newer than the entry when
     # its writer committed first, or when the entry was given an older timestamp.

@@ -76,7 +76,7 @@ def single_statement(using: str, count: int) -> bool:
 
 
 def _action_values(entry: Entry, connection: BaseDatabaseWrapper) -> tuple[Any, ...]:
-    actor_ct, actor_key = entry.actor_ref if entry.actor_ref is not None else (None, None)
+    actor_ct, actor_key = entry.actor_columns
     return (
         actor_ct,
         actor_key,
@@ -93,7 +93,7 @@ def _saved_actions(using: str, entries: list[Entry], ids: list[int]) -> list[Act
     names = [field.attname for field in Action._meta.concrete_fields]
     actions = []
     for entry, id_ in zip(entries, ids, strict=True):
-        actor_ct, actor_key = entry.actor_ref if entry.actor_ref is not None else (None, None)
+        actor_ct, actor_key = entry.actor_columns
         values = {
             "id": id_,
             "actor_ct_id": actor_ct,
@@ -149,7 +149,7 @@ def _insert_postgresql(connection: BaseDatabaseWrapper, entries: Sequence[Entry]
     actions: list[list[Any]] = []
     links: tuple[list[Any], list[Any]] = ([], [])
     for number, entry in enumerate(entries, start=1):
-        actor_ct, actor_key = entry.actor_ref if entry.actor_ref is not None else (None, None)
+        actor_ct, actor_key = entry.actor_columns
         timestamp = entry.timestamp.isoformat()
         actions.append([actor_ct, actor_key, entry.verb, entry.level, entry.data, timestamp])
         links[0].extend([number, ct, key] for ct, key in entry.target_refs)

@@ -84,6 +84,11 @@ class Entry:
     action: Action | None = None
 
     @property
+    def actor_columns(self) -> tuple[int | None, str | None]:
+        """The action's ``(actor_ct_id, actor_key)``: both ``None`` without an actor."""
+        return self.actor_ref if self.actor_ref is not None else (None, None)
+
+    @property
     def alive(self) -> bool:
         return self.token is None or self.token.alive
 
