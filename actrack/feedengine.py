@@ -558,14 +558,15 @@ class _Statement:
         sets: dict[tuple[str, str], str] = {}
         for number, (key, values) in enumerate(tokens.items()):
             name = sets[key] = f"_wt{number}"
-            if self.postgres:
-                ctes.append(f"{name}(v) AS (SELECT json_array_elements_text(%s::json))")
-                params.append(json.dumps(values))
-            else:
-                # One JSON parameter: a VALUES list of thousands of tokens costs
-                # SQLite more to compile than the walk costs to run.
-                ctes.append(f"{name}(v) AS (SELECT value FROM json_each(%s))")
-                params.append(json.dumps(values))
+            # One JSON parameter: on SQLite, a VALUES list of thousands of tokens cost
+            # more to compile than the walk costs to run.
+            elements = (
+                "json_array_elements_text(%s::json)"
+                if self.postgres
+                else "value FROM json_each(%s)"
+            )
+            ctes.append(f"{name}(v) AS (SELECT {elements})")
+            params.append(json.dumps(values))
 
         # SQLite walks the action table itself (see below): its conditions name it.
         inline = not self.postgres
@@ -610,26 +611,27 @@ class _Statement:
             f"{action}.verb"
         )
         order = f"ORDER BY {action}.timestamp DESC, {action}.id DESC LIMIT {rows}"
+        # Walking some verbs only: one index range per verb, merged.
+        verbs: list[str | None] = [*self.walk_verbs] if self.walk_verbs else [None]
+
+        def per_verb(select: str, rest: str) -> list[str]:
+            """One statement per walked verb (one for all verbs), parameters in order."""
+            statements = []
+            for verb in verbs:
+                only = "" if verb is None else f" AND {action}.verb = %s"
+                statements.append(
+                    f"{select} FROM {action} WHERE ({self.where}){only}{position}{rest}"
+                )
+                params.extend(
+                    [*self.where_params, *([] if verb is None else [verb]), *position_params]
+                )
+            return statements
+
         if inline:
             # SQLite sorts a derived table's matches before taking the first
             # ones, reading every walked row: the walk reads the timeline (or
             # each verb's) index itself, down to the oldest of the newest
             # ``rows`` actions (_wh), and stops at the ``limit``-th match.
-            verbs: list[str | None] = [*self.walk_verbs] if self.walk_verbs else [None]
-
-            def per_verb(select: str, rest: str) -> list[str]:
-                """One statement per walked verb (one for all verbs), parameters in order."""
-                statements = []
-                for verb in verbs:
-                    only = "" if verb is None else f" AND {action}.verb = %s"
-                    statements.append(
-                        f"{select} FROM {action} WHERE ({self.where}){only}{position}{rest}"
-                    )
-                    params.extend(
-                        [*self.where_params, *([] if verb is None else [verb]), *position_params]
-                    )
-                return statements
-
             newest_parts = per_verb(
                 f"SELECT * FROM (SELECT {action}.timestamp AS ts, {action}.id AS id", f" {order})"
             )
@@ -656,19 +658,14 @@ class _Statement:
                     f"ORDER BY ts DESC, id DESC LIMIT {self.limit_sql})"
                 )
             return ", ".join(ctes), params
-        if self.walk_verbs is None:
-            newest = f"SELECT {columns} FROM {action} WHERE ({self.where}){position} {order}"
-            params += [*self.where_params, *position_params]
+        newest_parts = per_verb(f"SELECT {columns}", f" {order}")
+        if len(newest_parts) == 1:
+            newest = newest_parts[0]
         else:
-            # The newest rows of each verb (one index range each), merged.
-            parts = []
-            for number, verb in enumerate(self.walk_verbs):
-                parts.append(
-                    f"SELECT * FROM (SELECT {columns} FROM {action} WHERE ({self.where}) "
-                    f"AND {action}.verb = %s{position} {order}) AS _v{number}"
-                )
-                params += [*self.where_params, verb, *position_params]
-            newest = f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS {action} {order}"
+            merged = " UNION ALL ".join(
+                f"SELECT * FROM ({part}) AS _v{number}" for number, part in enumerate(newest_parts)
+            )
+            newest = f"SELECT * FROM ({merged}) AS {action} {order}"
         ctes.append(
             f"_w AS (SELECT _a.id, _a.timestamp AS ts FROM ({newest}) AS _a "
             f"WHERE {' OR '.join(conditions) or '1 = 0'} "
