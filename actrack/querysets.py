@@ -76,12 +76,12 @@ def tracker_rows(user: Any, using: str | None = None, *, created: bool = True) -
             TrackerRow(ct, key, [] if vb in empty else json.loads(vb), bool(ao), None)
             for ct, key, vb, ao in rows
         ]
-    convert = connection.ops.get_db_converters(Tracker._meta.get_field("created").get_col(""))
-    expression = Tracker._meta.get_field("created")
+    field = Tracker._meta.get_field("created")
+    converters = connection.ops.get_db_converters(field.get_col(""))
     trackers = []
     for ct, key, vb, ao, when in rows:
-        for converter in convert:
-            when = converter(when, expression, connection)
+        for converter in converters:  # as the ORM would: aware datetimes under USE_TZ
+            when = converter(when, field, connection)
         trackers.append(TrackerRow(ct, key, [] if vb in empty else json.loads(vb), bool(ao), when))
     return trackers
 
