@@ -116,9 +116,9 @@ class QueryLog:
     def statements(self) -> list[str]:
         skip = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
         return [
-            q["sql"]
+            q["sql"] or ""
             for q in self.context.captured_queries
-            if not q["sql"].upper().startswith(skip)
+            if not (q["sql"] or "").upper().startswith(skip)
         ]
 
     def __len__(self) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -63,8 +63,19 @@ WSGI_APPLICATION = "tests.demo.wsgi.application"
 ASGI_APPLICATION = "tests.demo.asgi.application"
 
 
+def _option(value: str) -> object:
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return int(value) if value.lstrip("-").isdigit() else value
+
+
 def database_from_url(url: str) -> dict[str, object]:
-    """A ``DATABASES`` entry from a ``postgres://`` or ``sqlite:///`` URL."""
+    """A ``DATABASES`` entry from a ``postgres://`` or ``sqlite:///`` URL.
+
+    A PostgreSQL URL's query string sets driver ``OPTIONS``, for instance
+    ``?server_side_binding=true&prepare_threshold=0`` (integers and
+    ``true``/``false`` are converted).
+    """
     parts = urlsplit(url)
     if parts.scheme in ("postgres", "postgresql", "pgsql"):
         config: dict[str, object] = {
@@ -75,6 +86,9 @@ def database_from_url(url: str) -> dict[str, object]:
             "HOST": parts.hostname or "",
             "PORT": str(parts.port or ""),
         }
+        options = {name: _option(value) for name, value in parse_qsl(parts.query)}
+        if options:
+            config["OPTIONS"] = options
         return config
     if parts.scheme == "sqlite":
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parts.path) or ":memory:"}

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
@@ -280,8 +281,6 @@ def test_unread_count_turns_postgresql_jit_off_for_itself_only(
     follower: Any, count_queries: Any
 ) -> None:
     """JIT compiling the count's many small lookups once took 2 s for a 40 ms query."""
-    from django.db import connection
-
     train = make_train()
     actrack.track(follower, train)
     _log(train, timestamp=_later())
@@ -297,3 +296,41 @@ def test_unread_count_turns_postgresql_jit_off_for_itself_only(
     # The test runs inside a transaction, where SET LOCAL lasts until its end: the
     # setting is then off, and back to the server's default afterwards.
     assert setting == "off"
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="server-side binding is a psycopg 3 option"
+)
+@pytest.mark.django_db(transaction=True)
+def test_unread_count_with_server_side_binding(count_queries: Any) -> None:
+    """With ``OPTIONS={"server_side_binding": True}`` a query may hold one command
+    only: the count sends its JIT setting apart (it failed with "cannot insert
+    multiple commands into a prepared statement"), and the count itself is prepared."""
+    options = connection.settings_dict.setdefault("OPTIONS", {})
+    saved = dict(options)
+    connection.close()
+    options.update(server_side_binding=True, prepare_threshold=0)  # prepare from the start
+    try:
+        follower = make_user()
+        train = make_train()
+        actrack.track(follower, train)
+        _log(train, timestamp=_later())
+        _log(train, timestamp=_later(2))
+        assert type(connection.cursor().cursor).__name__ == "ServerBindingCursor"
+        assert unread_count(follower) == 2  # content types cached
+        for _ in range(3):
+            with count_queries() as log:
+                assert unread_count(follower, cap=10) == 2
+                assert unread_count(follower) == 2
+            assert len(log) == 4  # the setting, then the count, twice
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            prepared = [row[0] for row in cursor.fetchall()]
+        assert any("COUNT(*)" in statement for statement in prepared)
+        with connection.cursor() as cursor:  # outside the count's transaction: not off
+            cursor.execute("SHOW jit")
+            assert cursor.fetchone()[0] == "on"
+    finally:
+        connection.close()
+        options.clear()
+        options.update(saved)
