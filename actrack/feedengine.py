@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.models.sql.compiler import SQLCompiler
 
+    from actrack.models import Action
     from actrack.querysets import ActionQuerySet, TrackerLike
 
 #: Above this many trackers a page walks the timeline instead (see module docs).
@@ -152,6 +153,44 @@ def page_ids_sql(
     if cap is not None and len(params) > cap:
         return None  # too many trackers for one statement here: the plain plan
     return sql, params
+
+
+def fetch_actions(
+    model: type[Action], using: str, ids: tuple[str, list[Any]], limit: int
+) -> list[Action]:
+    """The actions whose ids ``ids`` (SQL, parameters) selects, newest first, at most ``limit``.
+
+    A raw query and ``from_db``, with the converters the ORM would apply: for a
+    page this took half the time of a queryset, whose compiling cost more than
+    running it.
+    """
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    fields = model._meta.concrete_fields
+    table = quote(model._meta.db_table)
+    column = {field.attname: f"{table}.{quote(field.column or field.attname)}" for field in fields}
+    sql = (
+        f"SELECT {', '.join(column.values())} FROM {table} WHERE {column['id']} IN ({ids[0]}) "
+        f"ORDER BY {column['timestamp']} DESC, {column['id']} DESC LIMIT {int(limit)}"
+    )
+    converters = []  # as the ORM applies them: the backend's, then the field's
+    for number, field in enumerate(fields):
+        col = field.get_col(model._meta.db_table)
+        found = [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]
+        if found:
+            converters.append((number, found, col))
+    names = list(column)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, ids[1])
+        rows = cursor.fetchall()
+    actions = []
+    for row in rows:
+        values = list(row)
+        for number, found, col in converters:
+            for converter in found:
+                values[number] = converter(values[number], col, connection)
+        actions.append(model.from_db(using, names, values))
+    return actions
 
 
 def _max_params(connection: BaseDatabaseWrapper) -> int | None:

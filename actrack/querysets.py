@@ -273,18 +273,15 @@ class ActionQuerySet(models.QuerySet["Action"]):
         """One page of actions (newest first) and the cursor of the next page."""
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 1000:
             raise ValueError(f"Page size must be an integer from 1 to 1000, got {size!r}")
-        from django.db.models.expressions import RawSQL
-
-        from actrack.feedengine import page_ids_sql
+        from actrack.feedengine import fetch_actions, page_ids_sql
 
         position = decode_cursor(cursor) if cursor else None
         fanout = page_ids_sql(self, position, size + 1)
+        rows: list[Action]
         if fanout is not None:
-            candidates = self.model._default_manager.using(self.db).filter(pk__in=RawSQL(*fanout))
-            page_qs = candidates.newest_first()
+            rows = fetch_actions(self.model, self.db, fanout, size + 1)
         else:
-            page_qs = self.after_cursor(cursor).newest_first()
-        rows: list[Action] = list(page_qs[: size + 1])
+            rows = list(self.after_cursor(cursor).newest_first()[: size + 1])
         actions = rows[:size]
         more = len(rows) > size
         next_cursor = encode_cursor(actions[-1].timestamp, actions[-1].pk) if more else None

@@ -116,3 +116,23 @@ def test_page_cost_is_one_query_whatever_the_depth(count_queries: Any) -> None:
         counts.append(len(log))
         cursor = page.next_cursor
     assert counts == [1, 1, 1]
+
+
+def test_page_actions_are_the_ones_a_queryset_loads() -> None:
+    """Pages are read raw: every field holds what the ORM would give, state included."""
+    follower, train = make_user(), make_train()
+    actrack.track(follower, train)
+    stamp = timezone.now() - dt.timedelta(hours=2)
+    for number, data in enumerate([{"nested": {"list": [1, 2.5, None]}, "text": "é"}, {}]):
+        actrack.log(train, "passed", timestamp=stamp + dt.timedelta(minutes=number), **data)
+    for page in (follower.actions.feed().page(size=5), train.actions.all().page(size=5)):
+        assert len(page.actions) == 2
+        for action in page.actions:
+            expected = Action.objects.get(pk=action.pk)
+            for field in Action._meta.concrete_fields:
+                mine, theirs = getattr(action, field.attname), getattr(expected, field.attname)
+                assert (mine, type(mine)) == (theirs, type(theirs)), field.name
+            assert action.timestamp.tzinfo is not None
+            assert (action._state.db, action._state.adding) == ("default", False)
+    assert follower.actions.feed().page(size=5).actions[0].data == {}
+    assert follower.actions.feed().page(size=5).actions[1].data["nested"]["list"] == [1, 2.5, None]
