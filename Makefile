@@ -2,6 +2,7 @@
 #
 #   make demo    the demo site on http://127.0.0.1:8000 (SQLite, seeded data)
 #   make test    lint, migrations check, then the tests on SQLite and PostgreSQL
+#                (PostgreSQL twice: as installed, then with prepared statements)
 #
 # `make help` lists the other targets. Options (make VAR=value):
 #   PYTEST_ARGS   options for pytest (default: -n 2), e.g. PYTEST_ARGS="-x -k feed"
@@ -29,17 +30,18 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 DJANGO61_VENV := .venv-django61
 DJANGO61_PYTHON := env PYENV_VERSION=3.12.1 python3.12
 
-.PHONY: help demo test lint check-migrations test-sqlite test-postgres test-django61 \
-	chromium clean
+.PHONY: help demo test lint check-migrations test-sqlite test-postgres test-postgres-prepared \
+	test-django61 chromium clean
 
 help:
 	@echo "make demo              run the demo site on 127.0.0.1:8000 (migrate + seed_demo first)"
-	@echo "make test              lint + check-migrations + test-sqlite + test-postgres"
+	@echo "make test              lint + check-migrations + test-sqlite + test-postgres(-prepared)"
 	@echo "make lint              ruff check, ruff format --check, mypy"
 	@echo "make check-migrations  makemigrations --check --dry-run"
 	@echo "make test-sqlite       pytest on SQLite"
 	@echo "make test-postgres     pytest on PostgreSQL (see .ci/postgres.sh)"
-	@echo "make test-django61     check-migrations + both test legs on Django 6.1 / Python 3.12"
+	@echo "make test-postgres-prepared  the same with server-side binding, prepared statements"
+	@echo "make test-django61     check-migrations + the test legs on Django 6.1 / Python 3.12"
 	@echo "make clean             remove the venvs, caches, build output and demo.sqlite3"
 
 # --- environments --------------------------------------------------------------
@@ -74,7 +76,8 @@ demo: $(VENV)/.installed-demo
 
 # --- checks and tests ------------------------------------------------------------
 
-test: $(VENV)/.installed-test chromium lint check-migrations test-sqlite test-postgres
+test: $(VENV)/.installed-test chromium lint check-migrations test-sqlite test-postgres \
+	test-postgres-prepared
 
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check .
@@ -90,12 +93,19 @@ test-sqlite: $(VENV)/.installed-test chromium
 test-postgres: $(VENV)/.installed-test chromium
 	bash .ci/postgres.sh bash .ci/pytest.sh $(PYTEST_ARGS)
 
+# PostgreSQL again with server-side binding and prepared statements (psycopg 3 options
+# a site may set): raw SQL must then hold one command and bind its own parameters.
+test-postgres-prepared: $(VENV)/.installed-test chromium
+	bash .ci/postgres.sh env ACTRACK_TEST_DB_OPTIONS='server_side_binding=true&prepare_threshold=2' \
+		bash .ci/pytest.sh $(PYTEST_ARGS)
+
 # The same checks (lint aside) on Django 6.1, in its own venv on Python 3.12.
 test-django61:
 	@$(DJANGO61_PYTHON) --version >/dev/null 2>&1 || { \
 		echo "test-django61 needs python3.12 (PYENV_VERSION=3.12.1 python3.12)" >&2; exit 1; }
 	$(MAKE) VENV=$(DJANGO61_VENV) BASE_PYTHON='$(DJANGO61_PYTHON)' \
-		DJANGO_REQUIREMENT='Django>=6.1,<6.2' check-migrations test-sqlite test-postgres
+		DJANGO_REQUIREMENT='Django>=6.1,<6.2' check-migrations test-sqlite test-postgres \
+		test-postgres-prepared
 
 clean:
 	rm -rf .venv .venv-django61 .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* \

@@ -4,12 +4,28 @@
 #
 #     .ci/pytest.sh [PYTEST ARG...]
 #
+# ACTRACK_TEST_DB_OPTIONS adds driver options to DATABASE_URL's query string (see
+# database_from_url in tests/demo/settings.py), e.g.
+# ACTRACK_TEST_DB_OPTIONS='server_side_binding=true&prepare_threshold=2'.
+#
 # Uses the `python` on PATH (the Makefile puts the venv's bin first). First
 # prints the database the demo settings resolve to, then runs pytest. Any
 # failure is a non-zero exit, and so is pytest's exit code 5 (no tests
 # collected): a leg that ran nothing must not pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ -n "${ACTRACK_TEST_DB_OPTIONS:-}" ]; then
+    case "${DATABASE_URL:-}" in
+        postgres://* | postgresql://*) ;;
+        *) echo "ACTRACK_TEST_DB_OPTIONS needs a postgres:// DATABASE_URL" >&2; exit 2 ;;
+    esac
+    case "$DATABASE_URL" in
+        *\?*) DATABASE_URL="$DATABASE_URL&$ACTRACK_TEST_DB_OPTIONS" ;;
+        *) DATABASE_URL="$DATABASE_URL?$ACTRACK_TEST_DB_OPTIONS" ;;
+    esac
+    export DATABASE_URL
+fi
 
 python - <<'PY' || echo "==> pytest: could not read the Django settings (pytest will say why)"
 import os
@@ -25,6 +41,8 @@ engine = db["ENGINE"].rsplit(".", 1)[-1]
 where = f"{db.get('HOST') or 'localhost'}:{db.get('PORT') or 'default port'}/{db['NAME']}"
 if engine == "sqlite3":
     where = f"test database {db.get('TEST', {}).get('NAME') or 'in memory'}"
+if db.get("OPTIONS"):
+    where += f", OPTIONS {db['OPTIONS']}"
 print(
     f"==> pytest on {engine} ({where}); Django {django.get_version()}, "
     f"Python {sys.version.split()[0]}",
