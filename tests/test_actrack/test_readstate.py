@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, transaction
 from django.test import override_settings
 from django.utils import timezone
 
@@ -304,18 +304,29 @@ def test_unread_count_turns_postgresql_jit_off_for_itself_only(
     assert setting == "off"
 
 
+def _show(setting: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SHOW {setting}")
+        return str(cursor.fetchone()[0])
+
+
 @pytest.mark.skipif(
     connection.vendor != "postgresql", reason="server-side binding is a psycopg 3 option"
 )
+@pytest.mark.parametrize("prepare_threshold", [None, 0])
 @pytest.mark.django_db(transaction=True)
-def test_unread_count_with_server_side_binding(count_queries: Any) -> None:
+def test_unread_count_with_server_side_binding(
+    prepare_threshold: int | None, count_queries: Any
+) -> None:
     """With ``OPTIONS={"server_side_binding": True}`` a query may hold one command
-    only: the count sends its JIT setting apart (it failed with "cannot insert
-    multiple commands into a prepared statement"), and the count itself is prepared."""
+    only: the count sends its settings apart (it failed with "cannot insert multiple
+    commands into a prepared statement"). Where the site prepares statements, the
+    count is prepared and runs with the generic plan, except inside the caller's
+    transaction (the setting would outlive the count)."""
     options = connection.settings_dict.setdefault("OPTIONS", {})
     saved = dict(options)
     connection.close()
-    options.update(server_side_binding=True, prepare_threshold=0)  # prepare from the start
+    options.update(server_side_binding=True, prepare_threshold=prepare_threshold)
     try:
         follower = make_user()
         train = make_train()
@@ -328,14 +339,23 @@ def test_unread_count_with_server_side_binding(count_queries: Any) -> None:
             with count_queries() as log:
                 assert unread_count(follower, cap=10) == 2
                 assert unread_count(follower) == 2
-            assert len(log) == 4  # the setting, then the count, twice
+            assert len(log) == 4  # the settings, then the count, twice
         with connection.cursor() as cursor:
-            cursor.execute("SELECT statement FROM pg_prepared_statements")
-            prepared = [row[0] for row in cursor.fetchall()]
-        assert any("COUNT(*)" in statement for statement in prepared)
-        with connection.cursor() as cursor:  # outside the count's transaction: not off
-            cursor.execute("SHOW jit")
-            assert cursor.fetchone()[0] == "on"
+            cursor.execute(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                "WHERE statement LIKE 'SELECT COUNT(*)%%'"
+            )
+            plans = cursor.fetchall()
+        if prepare_threshold is None:
+            assert plans == []
+        else:
+            assert len(plans) == 2  # with a cap and without
+            assert all(generic > 0 and custom == 0 for generic, custom in plans)
+        # Outside the count's own transaction, the settings are the server's again.
+        assert (_show("jit"), _show("plan_cache_mode")) == ("on", "auto")
+        with transaction.atomic():
+            assert unread_count(follower, cap=10) == 2
+            assert (_show("jit"), _show("plan_cache_mode")) == ("off", "auto")
     finally:
         connection.close()
         options.clear()
