@@ -347,6 +347,54 @@ def test_walk_and_fan_out_page_like_the_plain_feed() -> None:
     assert sql is not None and "_w AS" not in sql[0]  # 3 scans: nothing to save
 
 
+def test_walk_matches_every_kind_of_tracker_like_the_plain_feed() -> None:
+    """The walk's token sets (built in SQL from the tracker rows) for every kind of
+    tracker: objects and models, with and without verbs, actor-only or not."""
+    now = timezone.now()
+    trains = [make_train() for _ in range(50)]
+    stations = [make_station() for _ in range(10)]
+    user = make_user()
+    actrack.track(user, trains[:10])  # actor-only
+    actrack.track(user, trains[10:20], actor_only=False, verbs=["departed"])
+    actrack.track(user, trains[20:30], actor_only=False)
+    actrack.track(user, trains[30:45], actor_only=False, verbs=["arrived", "departed"])
+    actrack.track(user, stations[:5], verbs=["closed", "opened"])  # actor-only, verbs
+    actrack.track(user, Station, actor_only=False, verbs=["renamed"])
+    actrack.track(user, Line)  # actor-only, any verb
+    verbs = ["departed", "arrived", "closed", "opened", "renamed"]
+    lines = [make_line() for _ in range(3)]
+    rng = random.Random(7)
+    with actrack.batch():
+        for number in range(400):
+            everything = [*trains, *stations, *lines]
+            actor = rng.choice(everything)
+            targets = rng.sample(everything, rng.randint(0, 2))
+            related = rng.sample(everything, rng.randint(0, 1))
+            actrack.log(
+                actor,
+                rng.choice(verbs),
+                targets=targets or None,
+                related=related or None,
+                timestamp=now - dt.timedelta(seconds=number),
+                grouping_delay=-1,
+            )
+    expected = [a.pk for a in user.actions.feed()]
+    assert 100 < len(expected) < 400  # some actions match, others do not
+    for size in (7, 20):
+        assert _pages(user.actions.feed, size) == expected
+    sql, params = feedengine.page_ids_sql(user.actions.feed(), None, 21) or ("", [])
+    assert "_w AS" in sql
+    # The walk alone found the page: its own rows are the page.
+    select = " SELECT _u.id FROM (SELECT DISTINCT"
+    assert select in sql
+    with connection.cursor() as cursor:
+        counted = sql.replace(select, " SELECT (SELECT COUNT(*) FROM _w)," + select[7:])
+        cursor.execute(counted, params)
+        rows = cursor.fetchall()
+    assert [row[0] for row in rows] == [21] * 21
+    assert [row[1] for row in rows] == expected[:21]
+
+
 def test_sqlite_walk_reads_the_timeline_index_in_order_and_stops_early() -> None:
     """The walk must not sort its rows (that reads every walked row); it takes the
     timeline index from the newest, bounded below by the walk's horizon."""
@@ -449,3 +497,35 @@ def test_whole_model_and_few_trackers_page_directly() -> None:
     expected = [a.pk for a in user.actions.feed()]
     assert len(expected) == 90
     assert _pages(user.actions.feed, 7) == expected
+
+
+@pytest.mark.parametrize("walk", [True, False])
+def test_keys_with_quotes_backslashes_and_braces_page_like_the_plain_feed(
+    walk: bool, monkeypatch: Any
+) -> None:
+    """Tracker rows travel as array literals on PostgreSQL (as parameters on SQLite):
+    any key must come back as it was."""
+    from actrack.querysets import TrackerRow
+
+    if not walk:
+        monkeypatch.setattr(feedengine, "WALK_MIN_SCANS", 10**9)
+    ct = ContentType.objects.get_for_model(Station).pk
+    odd = ['"', "\\", '\\"', ",", "{}", "{", "NULL", "null", " spaced ", "a'b", "é ∂", "x" * 200]
+    keys = [f"{text}{number}" for number in range(4) for text in odd]  # 48 trackers
+    now = timezone.now()
+    for number, key in enumerate(keys * 2):
+        Action.objects.create(
+            actor_ct_id=ct,
+            actor_key=key,
+            verb="closed",
+            level=20,
+            timestamp=now - dt.timedelta(seconds=number),
+        )
+    Action.objects.create(actor_ct_id=ct, actor_key="NULL", verb="closed", level=20, timestamp=now)
+    trackers = [TrackerRow(ct, key, [], False, None) for key in keys]
+    sql = feedengine.page_ids_sql(Action.objects.tracked_by(trackers), None, 21)
+    assert sql is not None and ("_w AS" in sql[0]) == walk
+    expected = [a.pk for a in Action.objects.tracked_by(trackers).newest_first()]
+    assert len(expected) == len(keys) * 2
+    for size in (5, 20):
+        assert _pages(lambda: Action.objects.tracked_by(trackers), size) == expected
