@@ -840,8 +840,13 @@ class _Statement:
                 f"AND COALESCE({action}.actor_key, '') = %s)"
             )
             params += list(self.own)
-        conditions.append(f"({self.where})")
-        params += self.where_params
+        if self.where != "1 = 1":
+            conditions.append(f"({self.where})")
+            params += self.where_params
+        if role != "actor" and action not in " ".join(conditions):
+            # Nothing to check on the action (an object's stream): the link rows
+            # alone, a join less to plan and run.
+            source = f"{self.links[role]} AS _l"
         columns = f"{ts} AS ts, {ident} AS id" if self.postgres or row else ident
         # The equal leading columns in the order too: it is then the index's own.
         order = [ct_column, key] if relation.keyed else [ct_column]
