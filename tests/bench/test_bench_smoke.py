@@ -6,6 +6,7 @@ settings, with django-activity-stream installed) on a throwaway SQLite file.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -115,3 +116,35 @@ def test_bench_command_reports_every_operation(tmp_path: Path) -> None:
 
     goals = table_rows(report, "### Goals")
     assert any(goal.startswith("bulk logging") for goal in goals)
+
+
+def test_report_command_names_driver_options_without_the_password() -> None:
+    """Prepared statements change the figures: a report run with them says so."""
+    script = (
+        "import django, json, sys; django.setup()\n"
+        "from tests.bench.management.commands.actrack_bench import _command_line\n"
+        "options = json.loads(sys.argv[1])\n"
+        "print(_command_line('postgres', options))\n"
+        "print(_command_line('sqlite', options))\n"
+        "options['database_url'] = 'postgres://u:secret@h/actrack_bench'\n"
+        "print(_command_line('postgres', options))\n"
+    )
+    url = "postgres://u:secret@h:5433/actrack_bench?server_side_binding=true&prepare_threshold=5"
+    options = {"size": "S", "seed": 1, "users": None, "repeat": 5, "database_url": url}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.bench.settings"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(options)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    postgres, sqlite, plain = done.stdout.splitlines()
+    assert "secret" not in done.stdout
+    assert postgres.endswith(
+        "--database-url 'postgres://u@h:5433/actrack_bench?server_side_binding=true"
+        "&prepare_threshold=5'"
+    )
+    assert "--database-url" not in sqlite
+    assert "--database-url" not in plain

@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -40,7 +41,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--database-url",
             default=DEFAULT_POSTGRES_URL,
-            help=f"PostgreSQL database, created if missing (default {DEFAULT_POSTGRES_URL}).",
+            help=f"PostgreSQL database, created if missing (default {DEFAULT_POSTGRES_URL}); "
+            "a query string sets driver OPTIONS, e.g. "
+            "?server_side_binding=true&prepare_threshold=5 for prepared statements.",
         )
         parser.add_argument(
             "--sqlite-path",
@@ -139,4 +142,13 @@ def _command_line(db: str, options: Any) -> str:
         parts += ["--users", str(options["users"])]
     if options["repeat"] != 5:
         parts += ["--repeat", str(options["repeat"])]
+    url = urlsplit(options["database_url"])
+    if db == "postgres" and url.query:
+        # Driver options (e.g. prepared statements) change the figures: name them,
+        # without the password.
+        host = url.hostname or ""
+        netloc = f"{url.username}@{host}" if url.username else host
+        if url.port:
+            netloc += f":{url.port}"
+        parts += ["--database-url", urlunsplit(url._replace(netloc=netloc))]
     return "DJANGO_SETTINGS_MODULE=tests.bench.settings python " + shlex.join(parts)
