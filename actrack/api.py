@@ -371,6 +371,7 @@ def track(
     to True). One upsert for any number of objects (+1 query when ``log``).
     Returns the tracker for one object, a list for an iterable.
     """
+    from actrack.inserts import upsert_trackers
     from actrack.models import Tracker
 
     user = _clean_user(user)
@@ -406,11 +407,8 @@ def track(
         )
     update_fields = ["verbs", "last_updated"] + (["actor_only"] if actor_only is not None else [])
     # Rows in key order: concurrent calls lock the same rows in the same order.
-    Tracker.objects.using(db).bulk_create(
-        sorted(rows, key=lambda row: (row.tracked_ct_id, row.tracked_key)),
-        update_conflicts=True,
-        unique_fields=["user", "tracked_ct", "tracked_key"],
-        update_fields=update_fields,
+    upsert_trackers(
+        db, sorted(rows, key=lambda row: (row.tracked_ct_id, row.tracked_key)), update_fields
     )
     if log:
         new = [_loggable(obj) for obj, ct, key in items if (ct, key) not in existing]

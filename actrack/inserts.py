@@ -21,6 +21,7 @@ with ``Action.from_db`` as a query would build it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,7 +32,7 @@ from django.db import connections
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
 
-    from actrack.models import Action
+    from actrack.models import Action, Tracker
     from actrack.queue import Entry
 
 T = TypeVar("T")
@@ -255,3 +256,68 @@ def _insert_links_by_rows(
             for chunk in slices(rows, size):
                 sql = head + ", ".join([placeholders] * len(chunk))
                 cursor.execute(sql, [value for row in chunk for value in row])
+
+
+# --- trackers: one upsert ---------------------------------------------------------------------
+
+
+def upsert_trackers(using: str, rows: list[Tracker], update_fields: list[str]) -> None:
+    """Insert ``rows`` (unsaved trackers, in the order given), or update ``update_fields``
+    of the trackers already there for the same user and object; set each row's key.
+
+    As ``bulk_create(update_conflicts=True)`` does, but a single statement is sent
+    alone: ``bulk_create`` wraps even one statement in ``BEGIN``/``COMMIT``, two
+    round trips more than the upsert itself. More rows than one statement takes
+    (SQLite's limit of parameters) are written in a transaction.
+    """
+    from django.db import transaction
+
+    from actrack.models import Tracker
+
+    connection = connections[using]
+    if not rows:
+        return
+    if connection.vendor not in ("postgresql", "sqlite") or not (
+        connection.features.can_return_rows_from_bulk_insert
+    ):
+        Tracker.objects.using(using).bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["user", "tracked_ct", "tracked_key"],
+            update_fields=update_fields,
+        )
+        return
+    quote = connection.ops.quote_name
+    meta = Tracker._meta
+
+    def column(name: str) -> str:
+        return quote(str(meta.get_field(name).column))  # type: ignore[union-attr]
+
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    unique = [column(name) for name in ("user", "tracked_ct", "tracked_key")]
+    updates = ", ".join(f"{column(name)} = EXCLUDED.{column(name)}" for name in update_fields)
+    head = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(str(f.column)) for f in fields)}) "
+        "VALUES "
+    )
+    tail = (
+        f" ON CONFLICT ({', '.join(unique)}) DO UPDATE SET {updates} "
+        f"RETURNING {column('id')}, {unique[1]}, {unique[2]}"
+    )
+    placeholders = f"({', '.join(['%s'] * len(fields))})"
+    chunks = list(slices(rows, rows_per_statement(connection, len(fields), ROWS_PER_STATEMENT)))
+    ids: dict[tuple[int, str], int] = {}
+    atomic = transaction.atomic(using=using) if len(chunks) > 1 else contextlib.nullcontext()
+    with atomic, connection.cursor() as cursor:
+        for chunk in chunks:
+            params = [
+                field.get_db_prep_save(getattr(row, field.attname), connection)
+                for row in chunk
+                for field in fields
+            ]
+            cursor.execute(head + ", ".join([placeholders] * len(chunk)) + tail, params)
+            ids.update(((ct, key), pk) for pk, ct, key in cursor.fetchall())
+    for row in rows:
+        row.pk = ids[(row.tracked_ct_id, row.tracked_key)]
+        row._state.adding = False
+        row._state.db = using

@@ -210,6 +210,43 @@ def test_untrack_is_one_statement_when_nothing_listens(count_queries: Any) -> No
     assert [t.tracked for t in Tracker.objects.all()] == [Station]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_track_is_one_statement_outside_a_transaction(count_queries: Any) -> None:
+    """The upsert alone, without BEGIN and COMMIT around it (bulk_create adds them)."""
+    user, train = make_user(), make_train()
+    ContentType.objects.get_for_models(Train, Station)
+    with count_queries() as log:
+        tracker = actrack.track(user, train, actor_only=False)
+    captured = [query["sql"].split()[0] for query in log.context.captured_queries]
+    assert captured == ["INSERT"]
+    assert isinstance(tracker, Tracker) and tracker.pk == Tracker.objects.get().pk
+    assert (tracker._state.adding, tracker._state.db) == (False, "default")
+    with count_queries() as log:
+        again = actrack.track(user, [train, Station], verbs=["closed"], actor_only=True)
+    assert [query["sql"].split()[0] for query in log.context.captured_queries] == ["INSERT"]
+    assert isinstance(again, list) and again[0].pk == tracker.pk  # updated, same row
+    saved = {t.pk: t for t in Tracker.objects.all()}
+    assert sorted(saved) == sorted(t.pk for t in again)
+    assert all(saved[t.pk].tracked_key == t.tracked_key for t in again)
+    assert saved[tracker.pk].verbs == ["closed"] and saved[tracker.pk].actor_only is True
+
+
+def test_track_more_rows_than_one_statement_takes() -> None:
+    """On SQLite (999 parameters, 7 per tracker) 300 trackers take three statements,
+    in one transaction; every returned tracker has its own row's key."""
+    user = make_user()
+    stations = [make_station() for _ in range(300)]
+    trackers = actrack.track(user, stations, verbs=["closed"])
+    assert isinstance(trackers, list) and len(trackers) == 300
+    saved = dict(Tracker.objects.filter(user=user).values_list("tracked_key", "pk"))
+    assert len(saved) == 300
+    assert all(saved[t.tracked_key] == t.pk for t in trackers)
+    again = actrack.track(user, stations[::-1], verbs=[])
+    assert sorted(t.pk for t in again) == sorted(saved.values())
+    verbs = list(Tracker.objects.filter(user=user).values_list("verbs", flat=True))
+    assert verbs == [[]] * 300
+
+
 def test_untrack_sends_delete_signals_to_receivers() -> None:
     from django.db.models.signals import post_delete, pre_delete
 
