@@ -305,6 +305,8 @@ def walk_verbs(trackers: Iterable[TrackerLike]) -> list[str] | None:
 
 
 _NOTHING = object()
+#: The queryset's other filters when it has none.
+_NO_FILTER = "1 = 1"
 
 
 def _base_where(
@@ -324,8 +326,8 @@ def _base_where(
     except EmptyResultSet:
         return _NOTHING
     except FullResultSet:
-        return "1 = 1", []
-    return (sql or "1 = 1"), list(params)
+        return _NO_FILTER, []
+    return (sql or _NO_FILTER), list(params)
 
 
 class Relation(NamedTuple):
@@ -815,7 +817,10 @@ class _Statement:
             params += [] if row is None else [row[2]]
         if self.floor is not None and not (self.floor_in_cr and row is None):
             conditions.append(f"{ts} > {self.floor_sql}")
+        # Whether a condition reads the action itself (link scans then join it).
+        reads_action = False
         if relation.verbs is None:
+            reads_action = True
             if self.postgres:
                 conditions.append(f"(_t.vb = '[]'::jsonb OR _t.vb ? {action}.verb)")
             else:
@@ -824,6 +829,7 @@ class _Statement:
                     f"WHERE _v.value = {action}.verb))"
                 )
         elif relation.verbs:
+            reads_action = True
             conditions.append(f"{action}.verb IN ({', '.join(['%s'] * len(relation.verbs))})")
             params += relation.verbs
         if self.position is not None:
@@ -834,16 +840,18 @@ class _Statement:
         if bounded:
             conditions.append(f"{ts} >= {self.bound}")
         if self.own is not None and role != "actor":
+            reads_action = True
             # Own actions count through the actor role only (a tracker of oneself).
             conditions.append(
                 f"NOT (COALESCE({action}.actor_ct_id, 0) = %s "
                 f"AND COALESCE({action}.actor_key, '') = %s)"
             )
             params += list(self.own)
-        if self.where != "1 = 1":
+        if self.where != _NO_FILTER:
+            reads_action = True
             conditions.append(f"({self.where})")
             params += self.where_params
-        if role != "actor" and action not in " ".join(conditions):
+        if role != "actor" and not reads_action:
             # Nothing to check on the action (an object's stream): the link rows
             # alone, a join less to plan and run.
             source = f"{self.links[role]} AS _l"
