@@ -217,14 +217,16 @@ def read_floor(user: Any, connection: BaseDatabaseWrapper) -> tuple[str, list[An
 
 
 def count_unread_sql(
-    user: Any, connection: BaseDatabaseWrapper, cap: int | None
+    user: Any, connection: BaseDatabaseWrapper, cap: int | None, whole_models: bool = True
 ) -> tuple[str, list[Any]]:
     """One statement counting the actions unread for ``user`` (at least ``cap`` if that many).
 
     The tracker rows come from the tracker table inside the statement, so the
     count is one query. Actions marked read one by one are left out after the
     page engine: it takes as many more rows as the user has such marks above
-    the read mark, so the count is exact up to ``cap``.
+    the read mark, so the count is exact up to ``cap``. Without
+    ``whole_models`` the statement reads the user's object trackers only, and
+    gives -1 instead of a count when the user follows a whole model.
     """
     from actrack.conf import app_settings
     from actrack.models import Action, ReadAction, Tracker
@@ -261,13 +263,19 @@ def count_unread_sql(
             verbs=None,
             since=True,
         )
-        for keyed in (True, False)
+        for keyed in ((True, False) if whole_models else (True,))
     ]
     sql, params = statement.sql(relations, ctes)
-    return (
+    count = (
         f"SELECT COUNT(*) FROM ({sql}) AS _n WHERE NOT EXISTS (SELECT 1 FROM {read} AS _r "
         f"WHERE _r.user_id = %s AND _r.action_id = _n.id)"
-    ), [*params, user.pk]
+    )
+    if whole_models:
+        return count, [*params, user.pk]
+    return (
+        f"SELECT CASE WHEN EXISTS (SELECT 1 FROM {table} WHERE user_id = %s AND "
+        f"tracked_key = '') THEN -1 ELSE ({count}) END"
+    ), [user.pk, *params, user.pk]
 
 
 #: Rows a page may walk down the timeline per fan-out scan it would save (a walked

@@ -12,6 +12,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 import actrack
+from actrack import readstate
 from actrack.models import Action, ReadAction, ReadMark
 from actrack.readstate import mark_all_read, unread_count
 from tests.conftest import log as _log
@@ -343,7 +344,7 @@ def test_unread_count_with_server_side_binding(
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-                "WHERE statement LIKE 'SELECT COUNT(*)%%'"
+                "WHERE statement LIKE 'SELECT COUNT(*)%%' OR statement LIKE 'SELECT CASE%%'"
             )
             plans = cursor.fetchall()
         if prepare_threshold is None:
@@ -360,3 +361,72 @@ def test_unread_count_with_server_side_binding(
         connection.close()
         options.clear()
         options.update(saved)
+
+
+@pytest.fixture
+def forgotten_followers() -> Any:
+    """This process knows no whole-model follower, as after a restart."""
+    saved = dict(readstate._WHOLE_MODEL_FOLLOWERS)
+    readstate._WHOLE_MODEL_FOLLOWERS.clear()
+    yield readstate._WHOLE_MODEL_FOLLOWERS
+    readstate._WHOLE_MODEL_FOLLOWERS.clear()
+    readstate._WHOLE_MODEL_FOLLOWERS.update(saved)
+
+
+def test_a_whole_model_follower_unknown_to_the_process_costs_one_more_query_once(
+    follower: Any, count_queries: Any, forgotten_followers: Any
+) -> None:
+    """Counts leave the whole-model branches out unless the user is known to follow
+    a model; the statement says so when the guess is wrong, and runs again."""
+    actrack.track(follower, [make_train(), Station], actor_only=False)
+    forgotten_followers.clear()  # as if another process had called track()
+    for n in range(3):
+        _log(make_station(), "opened", timestamp=_later(n + 1))
+    with count_queries() as first:
+        assert unread_count(follower) == 3
+    assert len(first) == 2 * COUNT_QUERIES
+    assert first.writes() == []
+    assert (connection.alias, follower.pk) in forgotten_followers
+    with count_queries() as then:
+        assert unread_count(follower, cap=2) == 2
+    assert len(then) == COUNT_QUERIES
+
+
+def test_track_makes_a_whole_model_follower_known(
+    follower: Any, count_queries: Any, forgotten_followers: Any
+) -> None:
+    actrack.track(follower, make_train())
+    assert not forgotten_followers  # objects only
+    actrack.track(follower, Station, verbs=["opened"])
+    assert list(forgotten_followers) == [(connection.alias, follower.pk)]
+    _log(make_station(), "opened", timestamp=_later())
+    _log(make_station(), "closed", timestamp=_later())
+    with count_queries() as log:
+        assert unread_count(follower) == 1
+    assert len(log) == COUNT_QUERIES
+
+
+def test_a_stale_whole_model_hint_changes_no_count(
+    follower: Any, count_queries: Any, forgotten_followers: Any
+) -> None:
+    """A user remembered as a whole-model follower who no longer is (or a pk reused)."""
+    train = make_train()
+    actrack.track(follower, [train, Station])
+    actrack.untrack(follower, Station)
+    assert (connection.alias, follower.pk) in forgotten_followers
+    _log(train, timestamp=_later())
+    _log(make_station(), "opened", timestamp=_later())
+    with count_queries() as log:
+        assert unread_count(follower) == 1
+    assert len(log) == COUNT_QUERIES
+
+
+def test_remembered_whole_model_followers_are_bounded(
+    forgotten_followers: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(readstate, "WHOLE_MODEL_FOLLOWERS_KEPT", 3)
+    for pk in range(5):
+        readstate.note_whole_model_follower("default", pk)
+    readstate.note_whole_model_follower("default", 2)  # seen again: kept longest
+    readstate.note_whole_model_follower("default", 5)
+    assert list(forgotten_followers) == [("default", 4), ("default", 2), ("default", 5)]
