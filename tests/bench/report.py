@@ -227,6 +227,11 @@ def section(
         "the same action with its target and action object. Track/untrack follow one "
         "object with `actor_only=False` (`follow(..., send_action=False)`)."
     )
+    notes.append(
+        "- Writes and deletions are timed for each library as installed alone: "
+        "django-activity-stream's `pre_delete` receiver for every model "
+        "(`delete_orphaned_follows`) is disconnected during actrack's calls."
+    )
     phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in results.phases.items())
     notes.append(f"- Timing phases: {phases}.")
     if info.analyzed:
