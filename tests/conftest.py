@@ -48,6 +48,19 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
 
 
+# htmx classes present from a request's start until the new content is live.
+# Swapped-in links and forms get their hx-* behaviour when the swap settles
+# (htmx's settle delay, 20 ms): a click before then is a plain browser request.
+HTMX_BUSY = ".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added"
+
+
+def settled(page: Any) -> None:
+    """Wait until htmx has finished every swap on the page, before the next click."""
+    from playwright.sync_api import expect
+
+    expect(page.locator(HTMX_BUSY)).to_have_count(0)
+
+
 @pytest.fixture(scope="session")
 def base_url() -> str | None:
     """Replaces pytest-playwright's fallback ``base_url`` fixture.

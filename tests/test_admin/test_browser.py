@@ -12,7 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 import actrack
-from tests.conftest import make_station, make_train, make_user
+from tests.conftest import make_station, make_train, make_user, settled
 from tests.test_admin.conftest import log
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -107,14 +107,17 @@ def test_staff_filters_actions_and_opens_the_dashboard(live_server: Any, page: P
     expect(page).to_have_url(re.compile(r"level=50"))
     items = page.locator("#actrack-staff-timeline li.actrack-item")
     expect(items).to_have_count(counts["error"])
+    settled(page)
     page.select_option("#id_level", label="All levels")
     expect(page).not_to_have_url(re.compile(r"level=50"))
 
     # Paging through htmx replaces the timeline.
+    settled(page)
     first_item = items.first.get_attribute("id")
     page.get_by_role("link", name="Older »").click()
     expect(page).to_have_url(re.compile(r"cursor="))
     expect(items.first).not_to_have_id(first_item or "")
+    settled(page)
     page.get_by_role("link", name="« Newest").click()
     expect(items.first).to_have_id(first_item or "")
     page.evaluate("window.scrollTo(0, 0)")

@@ -19,7 +19,7 @@ from playwright.sync_api import Page, expect
 import actrack
 from actrack import readstate
 from actrack.models import Tracker
-from tests.conftest import make_line, make_station, make_train
+from tests.conftest import make_line, make_station, make_train, settled
 from tests.demo.models import Station, Train
 from tests.test_dashboard.conftest import follow, log
 
@@ -98,6 +98,7 @@ def test_sign_in_read_the_feed_mark_one_then_all_read(page: Page, live_server: A
     assert page.evaluate("window.stillTheSamePage") is True
     assert not arrived.is_unread_for(alice)
 
+    settled(page)
     page.get_by_role("button", name="Mark all read").click()
     expect(page.locator("article.actrack-action.unread")).to_have_count(0)
     expect(items).to_have_count(4)
@@ -120,6 +121,7 @@ def test_filter_and_load_more(page: Page, live_server: Any, settings: Any) -> No
     page.select_option("select[name=verb]", "departed")
     expect(page).to_have_url(re.compile(r"/activity/\?verb=departed$"))
     expect(page.locator("article.actrack-action")).to_have_count(2)
+    settled(page)
     page.get_by_role("link", name="Load more").click()
     expect(page.locator("article.actrack-action")).to_have_count(3)
     expect(page).to_have_url(re.compile(r"verb=departed&cursor="))
@@ -127,10 +129,13 @@ def test_filter_and_load_more(page: Page, live_server: Any, settings: Any) -> No
     texts = page.locator("article.actrack-action .actrack-action-text").all_inner_texts()
     assert all("departed" in text for text in texts)
 
+    settled(page)
     page.locator("input[name=level][value=ERROR]").check()  # a change: the form is sent
     expect(page.locator("#actrack-feed .actrack-empty")).to_contain_text("Nothing matches")
+    settled(page)
     page.get_by_role("link", name="Clear filters").click()
     expect(page).to_have_url(f"{live_server.url}/activity/")
+    settled(page)
     page.locator("input[name=unread]").check()
     expect(page).to_have_url(re.compile(r"unread=on"))
     expect(page.locator("article.actrack-action")).to_have_count(2)
@@ -157,6 +162,7 @@ def test_follow_and_unfollow_an_object_and_a_model(page: Page, live_server: Any)
     follow_box.get_by_role("button", name="Follow").click()
     expect(follow_box).to_have_class(re.compile(r"is-following"))
     assert Tracker.objects.owned_by(alice).exactly(ashbury).get().actor_only is False
+    settled(page)
     follow_box.get_by_role("button").click()  # "Following", "Unfollow" on hover
     expect(follow_box).not_to_have_class(re.compile(r"is-following"))
     assert not Tracker.objects.owned_by(alice).exactly(ashbury).exists()
@@ -173,11 +179,13 @@ def test_follow_and_unfollow_an_object_and_a_model(page: Page, live_server: Any)
         "arrived",
         "departed",
     ]
+    settled(page)
     row.locator("input[name=verbs]").fill("")
     row.locator("input[name=actor_only][value=true]").check()
     row.get_by_role("button", name="Save").click()
     expect(row.locator(".actrack-tracker-summary")).to_contain_text("all verbs")
     screenshot(page, "trackers")
+    settled(page)
     row.get_by_role("button", name="Unfollow").click()
     expect(page.locator("li.actrack-tracker", has_text="Trains")).to_have_count(0)
     assert not Tracker.objects.owned_by(alice).exactly(Train).exists()
@@ -200,6 +208,7 @@ def test_home_page_embeds_the_feed_and_follow_buttons(page: Page, live_server: A
     expect(badge(page)).to_have_text("3")
 
     trains = page.locator("section", has=page.locator("#trains-title"))
+    settled(page)
     trains.get_by_role("button", name="Follow all trains").click()
     expect(trains.locator(".actrack-follow.is-following").first).to_contain_text("all trains")
     assert Tracker.objects.owned_by(alice).exactly(Train).exists()
