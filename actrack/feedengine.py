@@ -19,7 +19,9 @@ other filter of the queryset applies inside each scan, so a page never
 skips a row. Tracker rows travel as arrays (``unnest``) on PostgreSQL and as
 a ``VALUES`` list on SQLite, which has no ``LATERAL`` and uses correlated
 subqueries instead. The unread count uses the same statement with the
-tracker rows read from the tracker table (:func:`count_unread_sql`).
+tracker rows read from the tracker table (:func:`count_unread_sql`); when
+only a few actions are newer than every tracker's floor, it checks those
+instead of scanning per tracker (``_Statement._recent``).
 """
 
 from __future__ import annotations
@@ -241,6 +243,7 @@ def count_unread_sql(
     )
     floor = read_floor(user, connection)
     statement = _Statement(connection, where, None, cap or 0, own=user_ref(user), floor=floor)
+    statement.recent_for = user.pk
     ctes: list[tuple[str, list[Any]]] = []
     if cap is None:
         statement.limit_sql = str(2**31 - 1)
@@ -294,6 +297,10 @@ DIRECT_MAX_SCANS = 6
 #: At most this many verbs for a walk restricted to the trackers' verbs (one index
 #: range each, merged).
 WALK_MAX_VERBS = 8
+#: The unread count checks the actions newer than every tracker's floor one by one
+#: when there are at most this many per tracker (a checked action costs a few index
+#: probes, a tracker's fan-out three descents): see _Statement._recent.
+RECENT_PER_TRACKER = 0.5
 
 
 def walk_verbs(trackers: Iterable[TrackerLike]) -> list[str] | None:
@@ -417,7 +424,7 @@ class _Statement:
         own: tuple[int, str] | None = None,
         floor: tuple[str, list[Any]] | None = None,
     ) -> None:
-        from actrack.models import Action, ActionRelated, ActionTarget
+        from actrack.models import Action, ActionRelated, ActionTarget, Tracker
 
         quote = connection.ops.quote_name
         self.postgres = connection.vendor == "postgresql"
@@ -426,6 +433,7 @@ class _Statement:
             "targets": quote(ActionTarget._meta.db_table),
             "related": quote(ActionRelated._meta.db_table),
         }
+        self.tracker_table = quote(Tracker._meta.db_table)
         self.where, self.where_params = where
         self.adapt = connection.ops.adapt_datetimefield_value
         self.position: tuple[Any, int] | None = None
@@ -445,6 +453,9 @@ class _Statement:
         self.walk_verbs: list[str] | None = None  # walk_verbs(): walk only these verbs
         self.scans = 0  # how many scans the fan-out makes (trackers times roles)
         self.floor_in_cr = False  # whether the tracker rows' cr includes the read mark
+        # The unread count's owner (user pk): the count may check recent actions one
+        # by one instead of fanning out (see _recent).
+        self.recent_for: Any = None
 
     def python_relations(self, trackers: Iterable[TrackerLike], since: bool) -> list[Relation]:
         """The trackers as literal rows, one relation per (keyed, verb set)."""
@@ -525,6 +536,13 @@ class _Statement:
             params += walk_params
             # The fan-out runs only when the walk did not fill the page.
             self.gate = f"(SELECT COUNT(*) FROM _w) < {self.limit_sql}"
+        elif self.recent_for is not None and self.floor_in_cr:
+            walk, walk_params = self._recent(relations)
+            ctes.append(walk)
+            params += walk_params
+            # The fan-out runs only when the recent actions are too many to check
+            # one by one, or when some are older than a tracker's floor.
+            self.gate = "(SELECT f FROM _rf)"
         heads, head_params = self._heads(branches)
         ctes.append(heads)
         params += head_params
@@ -552,7 +570,7 @@ class _Statement:
                 )
             params += scan_params
         union = " UNION ALL ".join(parts)
-        if self.walk:
+        if self.gate:
             union = f"SELECT id, ts FROM _w WHERE NOT {self.gate} UNION ALL {union}"
         sql = (
             f"WITH {', '.join(ctes)} SELECT _u.id FROM (SELECT DISTINCT _c.id, _c.ts "
@@ -741,6 +759,69 @@ class _Statement:
             f"ORDER BY _a.timestamp DESC, _a.id DESC LIMIT {self.limit_sql})"
         )
         return ", ".join(ctes), params
+
+    def _recent(self, relations: list[Relation]) -> tuple[str, list[Any]]:
+        """``_w``: the unread actions among those newer than every tracker's floor.
+
+        Each tracker row's ``cr`` is its floor (the later of its creation and
+        the read mark): the fan-out pays a few index descents per tracker
+        whether or not anything is unread. A user who read a moment ago, or
+        whose trackers are new, has few actions above the floors: when there
+        are at most ``RECENT_PER_TRACKER`` per tracker (``_rc``), above the
+        highest floor and with no action between the lowest and the highest,
+        each is checked against the tracker table (probes by the unique index
+        on user, content type and key) and the fan-out is skipped (``_rf``).
+        """
+        action = self.action
+        tracker = self.tracker_table
+        user = self.recent_for
+        floors = " UNION ALL ".join(f"SELECT cr FROM _t{n}" for n in range(len(relations)))
+        ctes = [
+            f"_rs(lo, hi, n) AS (SELECT MIN(cr), MAX(cr), COUNT(*) FROM ({floors}) AS _f)",
+            # One action more than the budget: more than that means fanning out.
+            f"_rc(id, ts, ct, k, vb) AS (SELECT {action}.id, {action}.timestamp, "
+            f"{action}.actor_ct_id, {action}.actor_key, {action}.verb FROM {action} "
+            f"WHERE ({self.where}) AND {action}.timestamp > (SELECT hi FROM _rs) "
+            f"ORDER BY {action}.timestamp DESC, {action}.id DESC "
+            f"LIMIT (SELECT CAST(n * {RECENT_PER_TRACKER} AS INTEGER) + 1 FROM _rs))",
+            f"_rf(f) AS (SELECT (SELECT COUNT(*) FROM _rc) > (SELECT CAST(n * "
+            f"{RECENT_PER_TRACKER} AS INTEGER) FROM _rs) OR EXISTS (SELECT 1 FROM {action} "
+            f"WHERE {action}.timestamp > (SELECT lo FROM _rs) AND {action}.timestamp <= "
+            f"(SELECT hi FROM _rs)))",
+        ]
+        params = list(self.where_params)
+        if self.postgres:
+            verbs = "(_k.verbs = '[]'::jsonb OR _k.verbs ? _a.vb)"
+        else:
+            verbs = (
+                "(_k.verbs = '[]' OR EXISTS (SELECT 1 FROM json_each(_k.verbs) AS _v "
+                "WHERE _v.value = _a.vb))"
+            )
+
+        def follows(ct: str, key: str, links: bool) -> str:
+            only = " AND NOT _k.actor_only" if links else ""
+            return (
+                f"SELECT 1 FROM {tracker} AS _k WHERE _k.user_id = %s AND _k.tracked_ct_id = "
+                f"{ct} AND _k.tracked_key IN ({key}, ''){only} AND {verbs}"
+            )
+
+        conditions = [f"EXISTS ({follows('_a.ct', '_a.k', False)})"]
+        params_match = [user]
+        for role in ("targets", "related"):
+            conditions.append(
+                f"EXISTS (SELECT 1 FROM {self.links[role]} AS _l WHERE _l.action_id = _a.id "
+                f"AND EXISTS ({follows('_l.obj_ct_id', '_l.obj_key', True)}))"
+            )
+            params_match.append(user)
+        links = " OR ".join(conditions[1:])
+        if self.own is not None:
+            # Own actions count through the actor role only (a tracker of oneself).
+            links = f"NOT (COALESCE(_a.ct, 0) = %s AND COALESCE(_a.k, '') = %s) AND ({links})"
+            params_match = [params_match[0], *self.own, *params_match[1:]]
+        ctes.append(
+            f"_w AS (SELECT _a.id, _a.ts FROM _rc AS _a WHERE {conditions[0]} OR ({links}))"
+        )
+        return ", ".join(ctes), params + params_match
 
     def _heads(self, branches: list[tuple[Relation, int, str]]) -> tuple[str, list[Any]]:
         parts: list[str] = []

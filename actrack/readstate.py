@@ -192,8 +192,11 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     The feed engine's statement (:func:`actrack.feedengine.count_unread_sql`),
     reading the user's tracker rows itself: its cost follows the number of
     trackers and the unread actions, not the size of the tables or the history
-    already read. A user who follows a whole model costs a second query, once
-    per process, unless that process ran the ``track()``.
+    already read. When few actions are newer than every tracker's floor (a user
+    who has just read, or whose trackers are new), the statement checks those
+    actions one by one and skips the per-tracker scans. A user who follows a
+    whole model costs a second query, once per process, unless that process
+    ran the ``track()``.
     Without ``using``, the database is the routers' choice for ``Action`` with
     ``user`` as the instance hint, else the user's own.
     """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from actrack import readstate
 from actrack.models import Action, ReadAction, ReadMark
 from actrack.readstate import mark_all_read, unread_count
 from tests.conftest import log as _log
-from tests.conftest import make_station, make_train, make_user
+from tests.conftest import make_line, make_station, make_train, make_user
 from tests.demo.models import Station, Train
 
 #: The count is one query; two with server-side binding (its JIT setting goes apart).
@@ -430,3 +431,169 @@ def test_remembered_whole_model_followers_are_bounded(
     readstate.note_whole_model_follower("default", 2)  # seen again: kept longest
     readstate.note_whole_model_follower("default", 5)
     assert list(forgotten_followers) == [("default", 4), ("default", 2), ("default", 5)]
+
+
+# -- the recent-actions check (feedengine._Statement._recent) ------------------------------
+
+
+@pytest.fixture
+def which_plan(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``which_plan(user)``: the count, and whether the recent-actions check answered it.
+
+    The check's matches are then swapped for none: a count that drops to 0
+    came from the check, one that holds came from the fan-out.
+    """
+    from actrack import feedengine
+
+    real = feedengine._Statement._recent
+
+    def counted(user: Any, cap: int | None = None) -> tuple[int, bool]:
+        count = unread_count(user, cap=cap)
+        with monkeypatch.context() as patch:
+
+            def no_matches(self: Any, relations: Any) -> tuple[str, list[Any]]:
+                sql, params = real(self, relations)
+                head = "_w AS (SELECT _a.id, _a.ts FROM _rc AS _a WHERE "
+                assert head in sql and sql.endswith(")")  # _w comes last
+                return sql.replace(head, f"{head}1 = 0 AND (")[:-1] + "))", params
+
+            patch.setattr(feedengine._Statement, "_recent", no_matches)
+            without = unread_count(user, cap=cap)
+        assert without in (0, count)
+        return count, count > 0 and without == 0
+
+    return counted
+
+
+def _busy_follower(follower: Any) -> dict[str, Any]:
+    """A follower of every kind of tracker; every action below is logged after them."""
+    train, other_train, station, line = make_train(), make_train(), make_station(), make_line()
+    actrack.track(follower, train)  # actor only
+    actrack.track(follower, station, actor_only=False, verbs=["closed"])
+    actrack.track(follower, Train, actor_only=False, verbs=["derailed"])  # a whole model
+    actrack.track(follower, line, actor_only=False)
+    actrack.track(follower, follower)  # their own actions, as actor
+    someone = make_user()
+    logged = [
+        _log(train, "departed", timestamp=_later(1)),  # actor: unread
+        _log(someone, "boarded", targets=train, timestamp=_later(2)),  # actor only: no
+        _log(someone, "closed", targets=station, timestamp=_later(3)),  # unread
+        _log(someone, "opened", targets=station, timestamp=_later(4)),  # verb: no
+        _log(other_train, "derailed", timestamp=_later(5)),  # whole model, actor: unread
+        _log(someone, "derailed", related=other_train, timestamp=_later(6)),  # unread
+        _log(follower, "inspected", related=line, timestamp=_later(7)),  # own, actor: unread
+        _log(someone, "inspected", related=line, timestamp=_later(8)),  # unread
+        _log(train, "departed", level=actrack.level.DEBUG, timestamp=_later(9)),  # level: no
+        _log(someone, "repaired", targets=[station, line], timestamp=_later(10)),  # unread
+    ]
+    return {"train": train, "line": line, "someone": someone, "logged": logged}
+
+
+@pytest.mark.parametrize("per_tracker", [100, 0], ids=["recent-check", "fan-out"])
+def test_the_recent_check_counts_what_the_fan_out_counts(
+    follower: Any, which_plan: Any, monkeypatch: pytest.MonkeyPatch, per_tracker: int
+) -> None:
+    """Every kind of tracker, own actions, a level below readable, actions read one by
+    one and the read mark: both plans give the unread feed's length, up to the cap."""
+    from actrack import feedengine
+
+    monkeypatch.setattr(feedengine, "RECENT_PER_TRACKER", per_tracker)
+    world = _busy_follower(follower)
+    checked = per_tracker > 0
+
+    def expected() -> int:
+        return len(list(follower.actions.feed(unread=True, include_own=True)))
+
+    assert expected() == 7
+    assert which_plan(follower) == (7, checked)
+    assert which_plan(follower, cap=3) == (3, checked)
+    world["logged"][2].mark_read_for(follower)
+    world["logged"][7].mark_read_for(follower)
+    assert which_plan(follower) == (expected(), checked) == (5, checked)
+
+    mark_all_read(follower)
+    assert which_plan(follower)[0] == 0
+    after = [
+        _log(world["train"], "departed", timestamp=_later(20)),
+        _log(world["someone"], "inspected", related=world["line"], timestamp=_later(21)),
+        _log(world["someone"], "waved", timestamp=_later(22)),  # followed by nobody
+    ]
+    after[0].mark_read_for(follower)
+    assert which_plan(follower) == (expected(), checked) == (1, checked)
+
+
+def test_actions_between_trackers_creations_are_left_to_the_fan_out(
+    follower: Any, which_plan: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the lowest floor but not the highest, an action may be unread for one
+    tracker and not another: the check lets the fan-out count."""
+    from actrack import feedengine
+
+    monkeypatch.setattr(feedengine, "RECENT_PER_TRACKER", 100)
+    first, second = make_train(), make_train()
+    actrack.track(follower, first)
+    between = _log(first, "departed")
+    too_early = _log(second, "departed")  # before the second tracker: never unread
+    actrack.track(follower, second)
+    later = _log(second, "departed", timestamp=_later())
+    assert list(follower.actions.feed(unread=True)) == [later, between]
+    assert too_early in follower.actions.feed()
+    assert which_plan(follower) == (2, False)
+    mark_all_read(follower)  # the floors meet again at the read mark
+    newest = _log(first, "arrived", timestamp=_later(2))
+    assert which_plan(follower) == (1, True)
+    assert newest.is_unread_for(follower)
+
+
+def test_more_recent_actions_than_the_budget_are_left_to_the_fan_out(
+    follower: Any, which_plan: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from actrack import feedengine
+
+    monkeypatch.setattr(feedengine, "RECENT_PER_TRACKER", 0.5)
+    trains = [make_train() for _ in range(4)]  # two recent actions checked at most
+    actrack.track(follower, trains)
+    _log(trains[0], timestamp=_later(1))
+    _log(make_train(), timestamp=_later(2))  # followed by nobody
+    assert which_plan(follower) == (1, True)
+    _log(trains[1], timestamp=_later(3))
+    assert which_plan(follower) == (2, False)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="EXPLAIN ANALYZE is PostgreSQL's")
+def test_a_count_just_after_reading_runs_no_tracker_scan(follower: Any) -> None:
+    """Plan shape: with nothing above the floors, the heads and the page scans are
+    planned but never run; the count reads the tracker rows and two index ranges."""
+    from actrack.feedengine import count_unread_sql
+
+    trains = [make_train() for _ in range(30)]
+    actrack.track(follower, trains, actor_only=False)
+    for number, train in enumerate(trains):
+        _log(train, targets=make_station(), timestamp=_later(number + 1))
+    mark_all_read(follower)
+    _log(make_train(), timestamp=_later(40))  # newer, followed by nobody
+    sql, params = count_unread_sql(follower, connection, 100, whole_models=False)
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    # Nodes reading the actions of a tracker row (its content type and key).
+    per_tracker = re.compile(r"\b_t(_\d+)?\.(ct|k)\b")
+    scans: list[tuple[str, int]] = []
+
+    def walk(node: dict[str, Any]) -> None:
+        conditions = " ".join(
+            str(node.get(key, "")) for key in ("Index Cond", "Filter", "Join Filter")
+        )
+        if node.get("Relation Name") != "actrack_tracker" and per_tracker.search(conditions):
+            scans.append((node.get("Relation Name", node["Node Type"]), node["Actual Loops"]))
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan[0]["Plan"])
+    assert {name for name, _loops in scans} >= {
+        "actrack_action",
+        "actrack_action_targets",
+        "actrack_action_related",
+    }, scans
+    assert all(loops == 0 for _name, loops in scans), scans
+    assert unread_count(follower) == 0
