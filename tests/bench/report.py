@@ -232,6 +232,13 @@ def section(
         "django-activity-stream's `pre_delete` receiver for every model "
         "(`delete_orphaned_follows`) is disconnected during actrack's calls."
     )
+    notes.append(
+        "- Unread counts: the users' trackers are created after the history is loaded, so "
+        "at first nothing is unread (the count checks the few actions newer than every "
+        "tracker, if any). They are timed again with the trackers dated back to the "
+        "history's start: every tracker then has actions above its floor, and the count "
+        "fans out over all of them."
+    )
     phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in results.phases.items())
     notes.append(f"- Timing phases: {phases}.")
     if info.analyzed:

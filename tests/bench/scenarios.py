@@ -20,10 +20,10 @@ from typing import Any, TextIO
 
 from actrack import readstate
 from actrack.models import Action
-from tests.bench.dataset import RARE_VERBS, Dataset
+from tests.bench.dataset import END, RARE_VERBS, SPAN, Dataset
 from tests.bench.loading import Loaded, Progress
 from tests.bench.models import DATASET_MODELS
-from tests.bench.results import PAGE1_SAME_USERS, FeedInfo, Results
+from tests.bench.results import BACKLOG_COUNT, PAGE1_SAME_USERS, FeedInfo, Results
 from tests.bench.timing import Comparison, compare, pair
 from tests.bench.writes import WritePhases
 
@@ -226,10 +226,18 @@ class Runner(WritePhases):
                 self.results.add("object stream page 1 (ids)", "all objects", comparison)
 
     def time_read_state(self, users: list[int]) -> None:
+        from actrack.models import Tracker
+
         for index in users:
             user, kind = self.loaded.users[index], self.data.user_types[index]
+            # The trackers are newer than the whole history: nothing is unread yet.
             count = self._compare(lambda user=user: readstate.unread_count(user, cap=100), None)
             self._record("unread count (cap 100)", kind, count, both=False)
+            # The same user had they followed everything from the start: the whole
+            # history is unread, and every tracker has actions above its floor.
+            Tracker.objects.filter(user=user).update(created=END - SPAN)
+            backlog = self._compare(lambda user=user: readstate.unread_count(user, cap=100), None)
+            self._record(BACKLOG_COUNT, kind, backlog, both=False)
             mark = self._compare(lambda user=user: readstate.mark_all_read(user), None)
             self._record("mark all read", kind, mark, both=False)
 

@@ -40,6 +40,7 @@ OPERATIONS = [
     "feed page 50 (cursor; actstream OFFSET 980)",
     "object stream page 1 (ids)",
     "unread count (cap 100)",
+    "unread count, trackers a year old (cap 100)",
     "mark all read",
     "log() one action (outside a batch)",
     "track one object",
