@@ -15,6 +15,7 @@ Nothing is stored for unread actions, and computing any of this never writes.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -154,6 +155,7 @@ def mark_all_read(user: Any, using: str | None = None) -> None:
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
         cursor.execute(sql, [user.pk, now, now])
+    _FAN_OUT_USERS.pop((db, user.pk), None)  # nothing is above the new floors
 
 
 QS = TypeVar("QS", bound="ActionQuerySet")
@@ -189,18 +191,22 @@ def unread_queryset(queryset: QS, user: Any, trackers: Iterable[Any] | None = No
 def unread_count(user: Any, *, cap: int | None = None, using: str | None = None) -> int:
     """How many actions are unread for ``user`` (at most ``cap`` when given): one query.
 
-    The feed engine's statement (:func:`actrack.feedengine.count_unread_sql`),
-    reading the user's tracker rows itself: its cost follows the number of
-    trackers and the unread actions, not the size of the tables or the history
-    already read. When few actions are newer than every tracker's floor (a user
-    who has just read, or whose trackers are new), the statement checks those
-    actions one by one and skips the per-tracker scans. A user who follows a
-    whole model costs a second query, once per process, unless that process
-    ran the ``track()``.
+    When few actions are newer than every tracker's floor (its creation or
+    the read mark, whichever is later), as for a user who has just read or
+    whose trackers are new, a small statement checks those actions one by one
+    (:func:`actrack.feedengine.recent_count_sql`). Otherwise the feed engine's
+    statement counts (:func:`actrack.feedengine.count_unread_sql`), reading
+    the user's tracker rows itself: its cost follows the number of trackers
+    and the unread actions, not the size of the tables or the history already
+    read. Each costs one query; a second one goes when the guess of which one
+    applies is wrong: once per process when the small statement cannot count
+    (then not again for ``FAN_OUT_RETRY_SECONDS``, or until the user marks all
+    read), and once per process for a user who follows a whole model, unless
+    that process ran the ``track()``.
     Without ``using``, the database is the routers' choice for ``Action`` with
     ``user`` as the instance hint, else the user's own.
     """
-    from actrack.feedengine import count_unread_sql
+    from actrack.feedengine import count_unread_sql, recent_count_sql
     from actrack.models import Action
 
     if not app_settings.TRACK_UNREAD or user is None or user.pk is None:
@@ -211,6 +217,17 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
         return 0
     db = using or router.db_for_read(Action, instance=user)
     connection = connections[db]
+    # A user who has just read, or whose trackers are new, has few actions above
+    # the trackers' floors: a small statement counts them, or says it cannot
+    # (-1). Users it could not count go straight to the fan-out for a while.
+    key = (db, user.pk)
+    fanned_out = _FAN_OUT_USERS.get(key)
+    if fanned_out is None or time.monotonic() - fanned_out > FAN_OUT_RETRY_SECONDS:
+        row = _execute_count(connection, db, *recent_count_sql(user, connection))
+        if row is not None and int(row[0]) >= 0:
+            _FAN_OUT_USERS.pop(key, None)
+            return int(row[0]) if cap is None else min(int(row[0]), cap)
+        _remember(_FAN_OUT_USERS, key, time.monotonic(), FAN_OUT_USERS_KEPT)
     # Most users follow no whole model: their count leaves those branches out,
     # which halves PostgreSQL's planning (about 1 ms of a 5 ms count, measured on
     # 1M actions), and says -1 when the user follows one after all: then it runs
@@ -267,14 +284,26 @@ _WHOLE_MODEL_FOLLOWERS: OrderedDict[tuple[str, Any], None] = OrderedDict()
 WHOLE_MODEL_FOLLOWERS_KEPT = 10_000
 
 
+#: Users (database alias, pk) whose last count needed the fan-out, with when
+#: (``time.monotonic()``): for ``FAN_OUT_RETRY_SECONDS`` their counts skip the
+#: recent-actions statement, unless they mark all read in this process.
+_FAN_OUT_USERS: OrderedDict[tuple[str, Any], float] = OrderedDict()
+FAN_OUT_USERS_KEPT = 10_000
+FAN_OUT_RETRY_SECONDS = 60.0
+
+
 def note_whole_model_follower(using: str, user_pk: Any) -> None:
     """Remember that the user follows a whole model (see :func:`unread_count`)."""
-    key = (using, user_pk)
-    _WHOLE_MODEL_FOLLOWERS[key] = None
-    _WHOLE_MODEL_FOLLOWERS.move_to_end(key)
-    while len(_WHOLE_MODEL_FOLLOWERS) > WHOLE_MODEL_FOLLOWERS_KEPT:
+    _remember(_WHOLE_MODEL_FOLLOWERS, (using, user_pk), None, WHOLE_MODEL_FOLLOWERS_KEPT)
+
+
+def _remember(memo: OrderedDict[Any, Any], key: Any, value: Any, kept: int) -> None:
+    """Set ``key`` in ``memo`` as its newest entry, dropping the oldest beyond ``kept``."""
+    memo[key] = value
+    memo.move_to_end(key)
+    while len(memo) > kept:
         try:
-            _WHOLE_MODEL_FOLLOWERS.popitem(last=False)
+            memo.popitem(last=False)
         except KeyError:  # emptied by another thread meanwhile
             break
 

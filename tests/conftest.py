@@ -61,6 +61,16 @@ def settled(page: Any) -> None:
     expect(page.locator(HTMX_BUSY)).to_have_count(0)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_count_memo() -> Iterator[None]:
+    """Each test starts with no user remembered as needing the count's fan-out."""
+    from actrack import readstate
+
+    readstate._FAN_OUT_USERS.clear()
+    yield
+    readstate._FAN_OUT_USERS.clear()
+
+
 @pytest.fixture(scope="session")
 def base_url() -> str | None:
     """Replaces pytest-playwright's fallback ``base_url`` fixture.

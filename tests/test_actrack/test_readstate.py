@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 import pytest
@@ -30,6 +29,11 @@ pytestmark = pytest.mark.django_db
 
 def _later(minutes: int = 1) -> dt.datetime:
     return timezone.now() + dt.timedelta(minutes=minutes)
+
+
+def fans_out(user: Any) -> None:
+    """As after a count that needed the fan-out: the next ones go straight to it."""
+    readstate._FAN_OUT_USERS[(connection.alias, user.pk)] = readstate.time.monotonic()
 
 
 @pytest.fixture
@@ -277,6 +281,7 @@ def test_unread_count_is_exact_up_to_the_cap_with_actions_read_one_by_one(
     assert len(expected) == 20  # two trains of three, and every closing
     for action in expected[-6:]:  # the newest ones, read one by one
         assert action.mark_read_for(follower, force=True)
+    fans_out(follower)
     with count_queries() as log:
         count = unread_count(follower, cap=cap)
     assert len(log) == COUNT_QUERIES
@@ -337,22 +342,27 @@ def test_unread_count_with_server_side_binding(
         _log(train, timestamp=_later(2))
         assert type(connection.cursor().cursor).__name__ == "ServerBindingCursor"
         assert unread_count(follower) == 2  # content types cached
-        for _ in range(3):
-            with count_queries() as log:
-                assert unread_count(follower, cap=10) == 2
-                assert unread_count(follower) == 2
-            assert len(log) == 4  # the settings, then the count, twice
+        for recent in (True, False):  # the recent-actions statement, then the fan-out's
+            if not recent:
+                fans_out(follower)
+            for _ in range(3):
+                with count_queries() as log:
+                    assert unread_count(follower, cap=10) == 2
+                    assert unread_count(follower) == 2
+                assert len(log) == 4  # the settings, then the count, twice
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-                "WHERE statement LIKE 'SELECT COUNT(*)%%' OR statement LIKE 'SELECT CASE%%'"
+                "SELECT statement LIKE 'WITH%%', generic_plans, custom_plans "
+                "FROM pg_prepared_statements WHERE statement LIKE 'SELECT COUNT(*)%%' "
+                "OR statement LIKE 'SELECT CASE%%' OR statement LIKE 'WITH _floor%%'"
             )
             plans = cursor.fetchall()
         if prepare_threshold is None:
             assert plans == []
         else:
-            assert len(plans) == 2  # with a cap and without
-            assert all(generic > 0 and custom == 0 for generic, custom in plans)
+            # One recent-actions statement; the fan-out's with a cap and without.
+            assert sorted(recent for recent, _g, _c in plans) == [False, False, True]
+            assert all(generic > 0 and custom == 0 for _r, generic, custom in plans)
         # Outside the count's own transaction, the settings are the server's again.
         assert (_show("jit"), _show("plan_cache_mode")) == ("on", "auto")
         with transaction.atomic():
@@ -381,6 +391,7 @@ def test_a_whole_model_follower_unknown_to_the_process_costs_one_more_query_once
     a model; the statement says so when the guess is wrong, and runs again."""
     actrack.track(follower, [make_train(), Station], actor_only=False)
     forgotten_followers.clear()  # as if another process had called track()
+    fans_out(follower)  # counted by the fan-out, which plans the whole-model branches
     for n in range(3):
         _log(make_station(), "opened", timestamp=_later(n + 1))
     with count_queries() as first:
@@ -402,6 +413,7 @@ def test_track_makes_a_whole_model_follower_known(
     assert list(forgotten_followers) == [(connection.alias, follower.pk)]
     _log(make_station(), "opened", timestamp=_later())
     _log(make_station(), "closed", timestamp=_later())
+    fans_out(follower)
     with count_queries() as log:
         assert unread_count(follower) == 1
     assert len(log) == COUNT_QUERIES
@@ -417,6 +429,7 @@ def test_a_stale_whole_model_hint_changes_no_count(
     assert (connection.alias, follower.pk) in forgotten_followers
     _log(train, timestamp=_later())
     _log(make_station(), "opened", timestamp=_later())
+    fans_out(follower)
     with count_queries() as log:
         assert unread_count(follower) == 1
     assert len(log) == COUNT_QUERIES
@@ -437,30 +450,18 @@ def test_remembered_whole_model_followers_are_bounded(
 
 
 @pytest.fixture
-def which_plan(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """``which_plan(user)``: the count, and whether the recent-actions check answered it.
+def which_plan() -> Any:
+    """``which_plan(user)``: the count, and whether the recent-actions statement gave it.
 
-    The check's matches are then swapped for none: a count that drops to 0
-    came from the check, one that holds came from the fan-out.
+    Otherwise the fan-out's statement (with its per-tracker heads) ran.
     """
-    from actrack import feedengine
-
-    real = feedengine._Statement._recent
+    from django.test.utils import CaptureQueriesContext
 
     def counted(user: Any, cap: int | None = None) -> tuple[int, bool]:
-        count = unread_count(user, cap=cap)
-        with monkeypatch.context() as patch:
-
-            def no_matches(self: Any, relations: Any) -> tuple[str, list[Any]]:
-                sql, params = real(self, relations)
-                head = "_w AS (SELECT _a.id, _a.ts FROM _rc AS _a WHERE "
-                assert head in sql and sql.endswith(")")  # _w comes last
-                return sql.replace(head, f"{head}1 = 0 AND (")[:-1] + "))", params
-
-            patch.setattr(feedengine._Statement, "_recent", no_matches)
-            without = unread_count(user, cap=cap)
-        assert without in (0, count)
-        return count, count > 0 and without == 0
+        with CaptureQueriesContext(connection) as ran:
+            count = unread_count(user, cap=cap)
+        fanned_out = any("_heads" in query["sql"] for query in ran.captured_queries)
+        return count, not fanned_out
 
     return counted
 
@@ -489,17 +490,18 @@ def _busy_follower(follower: Any) -> dict[str, Any]:
     return {"train": train, "line": line, "someone": someone, "logged": logged}
 
 
-@pytest.mark.parametrize("per_tracker", [100, 0], ids=["recent-check", "fan-out"])
+@pytest.mark.parametrize("budget", [100, 0], ids=["recent-check", "fan-out"])
 def test_the_recent_check_counts_what_the_fan_out_counts(
-    follower: Any, which_plan: Any, monkeypatch: pytest.MonkeyPatch, per_tracker: int
+    follower: Any, which_plan: Any, monkeypatch: pytest.MonkeyPatch, budget: int
 ) -> None:
     """Every kind of tracker, own actions, a level below readable, actions read one by
     one and the read mark: both plans give the unread feed's length, up to the cap."""
     from actrack import feedengine
 
-    monkeypatch.setattr(feedengine, "RECENT_PER_TRACKER", per_tracker)
+    monkeypatch.setattr(feedengine, "RECENT_MIN", budget)
+    monkeypatch.setattr(feedengine, "RECENT_TRACKERS_EACH", 10_000)  # none more per tracker
     world = _busy_follower(follower)
-    checked = per_tracker > 0
+    checked = budget > 0
 
     def expected() -> int:
         return len(list(follower.actions.feed(unread=True, include_own=True)))
@@ -523,13 +525,10 @@ def test_the_recent_check_counts_what_the_fan_out_counts(
 
 
 def test_actions_between_trackers_creations_are_left_to_the_fan_out(
-    follower: Any, which_plan: Any, monkeypatch: pytest.MonkeyPatch
+    follower: Any, which_plan: Any
 ) -> None:
     """Above the lowest floor but not the highest, an action may be unread for one
     tracker and not another: the check lets the fan-out count."""
-    from actrack import feedengine
-
-    monkeypatch.setattr(feedengine, "RECENT_PER_TRACKER", 100)
     first, second = make_train(), make_train()
     actrack.track(follower, first)
     between = _log(first, "departed")
@@ -550,7 +549,8 @@ def test_more_recent_actions_than_the_budget_are_left_to_the_fan_out(
 ) -> None:
     from actrack import feedengine
 
-    monkeypatch.setattr(feedengine, "RECENT_PER_TRACKER", 0.5)
+    monkeypatch.setattr(feedengine, "RECENT_MIN", 1)
+    monkeypatch.setattr(feedengine, "RECENT_TRACKERS_EACH", 4)
     trains = [make_train() for _ in range(4)]  # two recent actions checked at most
     actrack.track(follower, trains)
     _log(trains[0], timestamp=_later(1))
@@ -560,40 +560,45 @@ def test_more_recent_actions_than_the_budget_are_left_to_the_fan_out(
     assert which_plan(follower) == (2, False)
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="EXPLAIN ANALYZE is PostgreSQL's")
-def test_a_count_just_after_reading_runs_no_tracker_scan(follower: Any) -> None:
-    """Plan shape: with nothing above the floors, the heads and the page scans are
-    planned but never run; the count reads the tracker rows and two index ranges."""
-    from actrack.feedengine import count_unread_sql
-
+def test_a_count_just_after_reading_is_one_small_query(follower: Any, count_queries: Any) -> None:
+    """With nothing above the floors but an action nobody follows, no statement
+    scans per tracker, however many trackers."""
     trains = [make_train() for _ in range(30)]
     actrack.track(follower, trains, actor_only=False)
     for number, train in enumerate(trains):
         _log(train, targets=make_station(), timestamp=_later(number + 1))
+    assert unread_count(follower) == 30
     mark_all_read(follower)
     _log(make_train(), timestamp=_later(40))  # newer, followed by nobody
-    sql, params = count_unread_sql(follower, connection, 100, whole_models=False)
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
-        plan = cursor.fetchone()[0]
-    # Nodes reading the actions of a tracker row (its content type and key).
-    per_tracker = re.compile(r"\b_t(_\d+)?\.(ct|k)\b")
-    scans: list[tuple[str, int]] = []
+    with count_queries() as log:
+        assert unread_count(follower) == 0
+    assert len(log) == COUNT_QUERIES
+    assert not any("_heads" in sql for sql in log.statements)
 
-    def walk(node: dict[str, Any]) -> None:
-        conditions = " ".join(
-            str(node.get(key, "")) for key in ("Index Cond", "Filter", "Join Filter")
-        )
-        if node.get("Relation Name") != "actrack_tracker" and per_tracker.search(conditions):
-            scans.append((node.get("Relation Name", node["Node Type"]), node["Actual Loops"]))
-        for child in node.get("Plans", []):
-            walk(child)
 
-    walk(plan[0]["Plan"])
-    assert {name for name, _loops in scans} >= {
-        "actrack_action",
-        "actrack_action_targets",
-        "actrack_action_related",
-    }, scans
-    assert all(loops == 0 for _name, loops in scans), scans
-    assert unread_count(follower) == 0
+def test_after_a_fan_out_the_next_counts_fan_out_at_once(
+    follower: Any, which_plan: Any, count_queries: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The small statement's -1 costs a query once; it is tried again after a while,
+    or at once after the user marks all read."""
+    from actrack import feedengine
+
+    monkeypatch.setattr(feedengine, "RECENT_MIN", 2)
+    train = make_train()
+    actrack.track(follower, train)
+    for n in range(3):  # more recent actions than the budget
+        _log(train, timestamp=_later(n + 1))
+    with count_queries() as first:
+        assert unread_count(follower) == 3
+    assert len(first) == 2 * COUNT_QUERIES
+    with count_queries() as then:
+        assert which_plan(follower) == (3, False)
+    assert len(then) == COUNT_QUERIES
+    clock = readstate.time.monotonic() + readstate.FAN_OUT_RETRY_SECONDS + 1
+    monkeypatch.setattr(readstate.time, "monotonic", lambda: clock)
+    with count_queries() as later:
+        assert unread_count(follower) == 3
+    assert len(later) == 2 * COUNT_QUERIES  # tried again, still too many
+    mark_all_read(follower)
+    _log(train, timestamp=_later(10))
+    assert which_plan(follower) == (1, True)
