@@ -235,19 +235,11 @@ def count_unread_sql(
     quote = connection.ops.quote_name
     read, table = quote(ReadAction._meta.db_table), quote(Tracker._meta.db_table)
     statement = _count_statement(user, connection, cap or 0)
-    action = statement.action
     ctes: list[tuple[str, list[Any]]] = []
     if cap is None:
-        statement.limit_sql = str(2**31 - 1)
+        statement.limit_sql = str(NO_CAP)
     else:
-        ctes.append(
-            (
-                f"_limit(n) AS (SELECT %s + (SELECT COUNT(*) FROM {read} AS _r JOIN {action} "
-                f"AS _a ON _a.id = _r.action_id WHERE _r.user_id = %s AND _a.timestamp > "
-                f"{statement.floor_sql} AND _a.id > COALESCE((SELECT id FROM _floor), 0)))",
-                [cap, user.pk],
-            )
-        )
+        ctes.append(_limit_cte(statement, user, cap))
         statement.limit_sql = "(SELECT n FROM _limit)"
     relations = [
         Relation(
@@ -285,34 +277,118 @@ def _count_statement(user: Any, connection: BaseDatabaseWrapper, limit: int) -> 
         [app_settings.READABLE_LEVEL],
     )
     floor = read_floor(user, connection)
-    statement = _Statement(connection, where, None, limit, own=user_ref(user), floor=floor)
-    statement.recent_for = user.pk
-    return statement
+    return _Statement(connection, where, None, limit, own=user_ref(user), floor=floor)
 
 
-def recent_count_sql(user: Any, connection: BaseDatabaseWrapper) -> tuple[str, list[Any]]:
-    """One statement counting the unread actions of ``user`` among the recent ones only.
+def _limit_cte(statement: _Statement, user: Any, cap: int) -> tuple[str, list[Any]]:
+    """``_limit(n)``: ``cap`` plus the actions above the read mark read one by one.
 
-    It gives -1 when those are not all there is to count (see
-    ``_Statement._recent``): then :func:`count_unread_sql` counts. Without the
-    per-tracker scans, the statement is planned in a fraction of the time.
+    Taking that many unread candidates, then leaving out those read one by
+    one, keeps a count exact up to ``cap``.
+    """
+    from actrack.models import ReadAction
+
+    read = statement.quote(ReadAction._meta.db_table)
+    return (
+        f"_limit(n) AS (SELECT %s + (SELECT COUNT(*) FROM {read} AS _r JOIN "
+        f"{statement.action} AS _a ON _a.id = _r.action_id WHERE _r.user_id = %s AND "
+        f"_a.timestamp > {statement.floor_sql} AND _a.id > "
+        f"COALESCE((SELECT id FROM _floor), 0)))",
+        [cap, user.pk],
+    )
+
+
+def recent_count_sql(
+    user: Any, connection: BaseDatabaseWrapper, cap: int | None
+) -> tuple[str, list[Any]]:
+    """One statement counting the unread actions of ``user`` from the newest down, or -1.
+
+    The fan-out pays three index descents per tracker and role, and a
+    millisecond or two of planning, whatever is unread. Most users' unread
+    actions are dense in the newest part of the timeline instead, or few (a
+    user who has just read, or whose trackers are new). So this statement
+    walks the newest actions above the lowest tracker floor (``_rc``; a
+    floor is the later of the tracker's creation and the read mark), up to
+    ``RECENT_MIN`` plus ``RECENT_ROWS_PER_TRACKER`` per tracker, and checks
+    each against the tracker table (probes by its unique index on user,
+    content type and key, with that tracker's floor, verbs and roles). It
+    stops at ``_limit`` matches. When it neither reached them nor walked
+    every action above the floor, the count is not known: it gives -1, and
+    :func:`count_unread_sql` counts.
     """
     from actrack.models import ReadAction, Tracker
 
-    quote = connection.ops.quote_name
-    read, table = quote(ReadAction._meta.db_table), quote(Tracker._meta.db_table)
     statement = _count_statement(user, connection, 0)
+    quote, action = statement.quote, statement.action
+    read, tracker = quote(ReadAction._meta.db_table), quote(Tracker._meta.db_table)
     assert statement.floor is not None
     floor = statement.floor_sql
-    recent, recent_params = statement._recent("SELECT cr FROM _tr")
-    sql = (
-        f"WITH _floor(ts, id) AS ({statement.floor[0]}), _tr(cr) AS (SELECT CASE WHEN "
-        f"{floor} > created THEN {floor} ELSE created END FROM {table} WHERE user_id = %s), "
-        f"{recent} SELECT CASE WHEN (SELECT f FROM _rf) THEN -1 ELSE (SELECT COUNT(*) FROM "
-        f"_w WHERE NOT EXISTS (SELECT 1 FROM {read} AS _r WHERE _r.user_id = %s AND "
-        f"_r.action_id = _w.id)) END"
+    ctes = [(f"_floor(ts, id) AS ({statement.floor[0]})", list(statement.floor[1]))]
+    if cap is None:
+        limit = str(NO_CAP)
+    else:
+        ctes.append(_limit_cte(statement, user, cap))
+        limit = "(SELECT n FROM _limit)"
+    rows_each, least = int(RECENT_ROWS_PER_TRACKER), int(RECENT_MIN)
+    ctes += [
+        (
+            f"_rs(lo, b) AS (SELECT MIN(CASE WHEN {floor} > created THEN {floor} ELSE created "
+            f"END), {least} + COUNT(*) * {rows_each} FROM {tracker} WHERE user_id = %s)",
+            [user.pk],
+        ),
+        # One action more than the walk's length: more than that means fanning out.
+        (
+            f"_rc(id, ts, ct, k, vb) AS (SELECT {action}.id, {action}.timestamp, "
+            f"{action}.actor_ct_id, {action}.actor_key, {action}.verb FROM {action} "
+            f"WHERE ({statement.where}) AND {action}.timestamp > (SELECT lo FROM _rs) "
+            f"ORDER BY {action}.timestamp DESC, {action}.id DESC LIMIT (SELECT b + 1 FROM _rs))",
+            list(statement.where_params),
+        ),
+    ]
+    if statement.postgres:
+        verbs = "(_k.verbs = '[]'::jsonb OR _k.verbs ? _a.vb)"
+    else:
+        verbs = (
+            "(_k.verbs = '[]' OR EXISTS (SELECT 1 FROM json_each(_k.verbs) AS _v "
+            "WHERE _v.value = _a.vb))"
+        )
+    # A tracker matches an action newer than its own floor only.
+    newer = f"_a.ts > CASE WHEN {floor} > _k.created THEN {floor} ELSE _k.created END"
+    match = (
+        f"SELECT 1 FROM {tracker} AS _k WHERE _k.user_id = %s AND _k.tracked_ct_id = {{ct}} "
+        f"AND _k.tracked_key IN ({{key}}, ''){{only}} AND {newer} AND {verbs}"
     )
-    return sql, [*statement.floor[1], user.pk, *recent_params, user.pk]
+    conditions = [f"EXISTS ({match.format(ct='_a.ct', key='_a.k', only='')})"]
+    params: list[Any] = [user.pk]
+    links = []
+    for role in ("targets", "related"):
+        probe = match.format(ct="_l.obj_ct_id", key="_l.obj_key", only=" AND NOT _k.actor_only")
+        links.append(
+            f"EXISTS (SELECT 1 FROM {statement.links[role]} AS _l WHERE _l.action_id = _a.id "
+            f"AND EXISTS ({probe}))"
+        )
+        params.append(user.pk)
+    own = ""
+    if statement.own is not None:
+        # Own actions count through the actor role only (a tracker of oneself).
+        own = "NOT (COALESCE(_a.ct, 0) = %s AND COALESCE(_a.k, '') = %s) AND "
+        params[1:1] = list(statement.own)
+    conditions.append(f"{own}({' OR '.join(links)})")
+    # No order: any matches do. Unordered, the walk stops at the limit-th one.
+    ctes.append(
+        (
+            f"_w(id) AS (SELECT _a.id FROM _rc AS _a WHERE {' OR '.join(conditions)} "
+            f"LIMIT {limit})",
+            params,
+        )
+    )
+    sql = (
+        f"WITH {', '.join(cte for cte, _p in ctes)} SELECT CASE WHEN (SELECT COUNT(*) FROM "
+        f"_w) < {limit} AND (SELECT COUNT(*) FROM _rc) > (SELECT b FROM _rs) THEN -1 ELSE "
+        f"(SELECT COUNT(*) FROM _w WHERE NOT EXISTS (SELECT 1 FROM {read} AS _r WHERE "
+        f"_r.user_id = %s AND _r.action_id = _w.id)) END"
+    )
+    return sql, [*(p for _cte, cte_params in ctes for p in cte_params), user.pk]
 
 
 #: Rows a page may walk down the timeline per fan-out scan it would save (a walked
@@ -331,12 +407,14 @@ DIRECT_MAX_SCANS = 6
 #: At most this many verbs for a walk restricted to the trackers' verbs (one index
 #: range each, merged).
 WALK_MAX_VERBS = 8
-#: The unread count checks the actions newer than every tracker's floor one by one
-#: when there are at most ``RECENT_MIN`` plus one per ``RECENT_TRACKERS_EACH``
-#: trackers (a checked action costs a few index probes, a tracker's fan-out three
-#: descents and the fan-out statement's planning a millisecond): see _Statement._recent.
+#: How many of the newest actions the unread count checks one by one before it
+#: leaves the count to the fan-out: ``RECENT_MIN`` plus this many per tracker (a
+#: checked action costs a few index probes, a tracker's fan-out three descents and
+#: the fan-out statement a millisecond or two of planning). See recent_count_sql.
 RECENT_MIN = 20
-RECENT_TRACKERS_EACH = 2
+RECENT_ROWS_PER_TRACKER = 4
+#: A count's limit when it has no cap.
+NO_CAP = 2**31 - 1
 
 
 def walk_verbs(trackers: Iterable[TrackerLike]) -> list[str] | None:
@@ -460,7 +538,7 @@ class _Statement:
         own: tuple[int, str] | None = None,
         floor: tuple[str, list[Any]] | None = None,
     ) -> None:
-        from actrack.models import Action, ActionRelated, ActionTarget, Tracker
+        from actrack.models import Action, ActionRelated, ActionTarget
 
         quote = connection.ops.quote_name
         self.postgres = connection.vendor == "postgresql"
@@ -469,7 +547,7 @@ class _Statement:
             "targets": quote(ActionTarget._meta.db_table),
             "related": quote(ActionRelated._meta.db_table),
         }
-        self.tracker_table = quote(Tracker._meta.db_table)
+        self.quote = quote
         self.where, self.where_params = where
         self.adapt = connection.ops.adapt_datetimefield_value
         self.position: tuple[Any, int] | None = None
@@ -489,8 +567,6 @@ class _Statement:
         self.walk_verbs: list[str] | None = None  # walk_verbs(): walk only these verbs
         self.scans = 0  # how many scans the fan-out makes (trackers times roles)
         self.floor_in_cr = False  # whether the tracker rows' cr includes the read mark
-        # The unread count's owner (user pk), for the recent-actions check (_recent).
-        self.recent_for: Any = None
 
     def python_relations(self, trackers: Iterable[TrackerLike], since: bool) -> list[Relation]:
         """The trackers as literal rows, one relation per (keyed, verb set)."""
@@ -787,65 +863,6 @@ class _Statement:
             f"ORDER BY _a.timestamp DESC, _a.id DESC LIMIT {self.limit_sql})"
         )
         return ", ".join(ctes), params
-
-    def _recent(self, floors: str) -> tuple[str, list[Any]]:
-        """``_w``: the matching actions among those newer than every tracker's floor.
-
-        ``floors`` selects each tracker's floor ``cr`` (the later of its
-        creation and the read mark). The fan-out pays a few index descents per
-        tracker whether or not anything is unread; a user who read a moment
-        ago, or whose trackers are new, has few actions above the floors.
-        ``_rc`` takes those above the highest floor, up to ``RECENT_MIN`` plus
-        one per ``RECENT_TRACKERS_EACH`` trackers, and ``_w`` checks each against the
-        tracker table (probes by its unique index on user, content type and
-        key). ``_rf`` says when that is not the whole count: more actions than
-        that, or some between the lowest and the highest floor.
-        """
-        action = self.action
-        tracker = self.tracker_table
-        user = self.recent_for
-        ctes = [
-            # The lowest and highest floor, and how many recent actions are checked.
-            # Integer division: it truncates on every database.
-            f"_rs(lo, hi, b) AS (SELECT MIN(cr), MAX(cr), {int(RECENT_MIN)} + COUNT(*) / "
-            f"{int(RECENT_TRACKERS_EACH)} FROM ({floors}) AS _f)",
-            # One action more than that: more than that means fanning out.
-            f"_rc(id, ts, ct, k, vb) AS (SELECT {action}.id, {action}.timestamp, "
-            f"{action}.actor_ct_id, {action}.actor_key, {action}.verb FROM {action} "
-            f"WHERE ({self.where}) AND {action}.timestamp > (SELECT hi FROM _rs) "
-            f"ORDER BY {action}.timestamp DESC, {action}.id DESC "
-            f"LIMIT (SELECT b + 1 FROM _rs))",
-            f"_rf(f) AS (SELECT (SELECT COUNT(*) FROM _rc) > _rs.b OR EXISTS (SELECT 1 FROM "
-            f"{action} WHERE {action}.timestamp > _rs.lo AND {action}.timestamp <= _rs.hi) "
-            f"FROM _rs)",
-        ]
-        params = list(self.where_params)
-        # Every object a recent action names, with whether it is the actor.
-        own, own_params = "", []
-        if self.own is not None:
-            # Own actions count through the actor role only (a tracker of oneself).
-            own = " AND NOT (COALESCE(_a.ct, 0) = %s AND COALESCE(_a.k, '') = %s)"
-        refs = ["SELECT _a.id, _a.ts, _a.vb, _a.ct, _a.k, 1 AS actor FROM _rc AS _a"]
-        for role in ("targets", "related"):
-            refs.append(
-                f"SELECT _a.id, _a.ts, _a.vb, _l.obj_ct_id, _l.obj_key, 0 FROM _rc AS _a "
-                f"JOIN {self.links[role]} AS _l ON _l.action_id = _a.id{own}"
-            )
-            own_params += list(self.own or ())
-        ctes.append(f"_rr(id, ts, vb, ct, k, actor) AS ({' UNION ALL '.join(refs)})")
-        if self.postgres:
-            verbs = "(_k.verbs = '[]'::jsonb OR _k.verbs ? _r.vb)"
-        else:
-            verbs = (
-                "(_k.verbs = '[]' OR EXISTS (SELECT 1 FROM json_each(_k.verbs) AS _v "
-                "WHERE _v.value = _r.vb))"
-            )
-        ctes.append(
-            f"_w AS (SELECT DISTINCT _r.id, _r.ts FROM _rr AS _r JOIN {tracker} AS _k ON "
-            f"_k.user_id = %s AND _k.tracked_ct_id = _r.ct AND _k.tracked_key IN (_r.k, '') "
-            f"WHERE (_r.actor = 1 OR NOT _k.actor_only) AND {verbs})"
-        )
-        return ", ".join(ctes), params + own_params + [user]
 
     def _heads(self, branches: list[tuple[Relation, int, str]]) -> tuple[str, list[Any]]:
         parts: list[str] = []

@@ -191,10 +191,11 @@ def unread_queryset(queryset: QS, user: Any, trackers: Iterable[Any] | None = No
 def unread_count(user: Any, *, cap: int | None = None, using: str | None = None) -> int:
     """How many actions are unread for ``user`` (at most ``cap`` when given): one query.
 
-    When few actions are newer than every tracker's floor (its creation or
-    the read mark, whichever is later), as for a user who has just read or
-    whose trackers are new, a small statement checks those actions one by one
-    (:func:`actrack.feedengine.recent_count_sql`). Otherwise the feed engine's
+    A small statement checks the newest actions one by one, down to the
+    trackers' floors (their creation or the read mark, whichever is later) or
+    until ``cap`` are unread (:func:`actrack.feedengine.recent_count_sql`):
+    enough for a user who has just read, whose trackers are new, or whose
+    unread actions are frequent among the newest. Otherwise the feed engine's
     statement counts (:func:`actrack.feedengine.count_unread_sql`), reading
     the user's tracker rows itself: its cost follows the number of trackers
     and the unread actions, not the size of the tables or the history already
@@ -217,13 +218,13 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
         return 0
     db = using or router.db_for_read(Action, instance=user)
     connection = connections[db]
-    # A user who has just read, or whose trackers are new, has few actions above
-    # the trackers' floors: a small statement counts them, or says it cannot
-    # (-1). Users it could not count go straight to the fan-out for a while.
+    # Most users' unread actions are few, or dense among the newest actions: a
+    # small statement counts them from the newest down, or says it cannot (-1).
+    # Users it could not count go straight to the fan-out for a while.
     key = (db, user.pk)
     fanned_out = _FAN_OUT_USERS.get(key)
     if fanned_out is None or time.monotonic() - fanned_out > FAN_OUT_RETRY_SECONDS:
-        row = _execute_count(connection, db, *recent_count_sql(user, connection))
+        row = _execute_count(connection, db, *recent_count_sql(user, connection, cap))
         if row is not None and int(row[0]) >= 0:
             _FAN_OUT_USERS.pop(key, None)
             return int(row[0]) if cap is None else min(int(row[0]), cap)

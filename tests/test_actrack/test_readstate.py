@@ -360,8 +360,8 @@ def test_unread_count_with_server_side_binding(
         if prepare_threshold is None:
             assert plans == []
         else:
-            # One recent-actions statement; the fan-out's with a cap and without.
-            assert sorted(recent for recent, _g, _c in plans) == [False, False, True]
+            # The recent actions' statement and the fan-out's, with a cap and without.
+            assert sorted(recent for recent, _g, _c in plans) == [False, False, True, True]
             assert all(generic > 0 and custom == 0 for _r, generic, custom in plans)
         # Outside the count's own transaction, the settings are the server's again.
         assert (_show("jit"), _show("plan_cache_mode")) == ("on", "auto")
@@ -499,7 +499,7 @@ def test_the_recent_check_counts_what_the_fan_out_counts(
     from actrack import feedengine
 
     monkeypatch.setattr(feedengine, "RECENT_MIN", budget)
-    monkeypatch.setattr(feedengine, "RECENT_TRACKERS_EACH", 10_000)  # none more per tracker
+    monkeypatch.setattr(feedengine, "RECENT_ROWS_PER_TRACKER", 0)
     world = _busy_follower(follower)
     checked = budget > 0
 
@@ -512,6 +512,9 @@ def test_the_recent_check_counts_what_the_fan_out_counts(
     world["logged"][2].mark_read_for(follower)
     world["logged"][7].mark_read_for(follower)
     assert which_plan(follower) == (expected(), checked) == (5, checked)
+    # Capped: as many more candidates as actions read one by one, then those left out.
+    for cap in (1, 4, 5, 6):
+        assert which_plan(follower, cap=cap) == (min(cap, 5), checked)
 
     mark_all_read(follower)
     assert which_plan(follower)[0] == 0
@@ -524,11 +527,8 @@ def test_the_recent_check_counts_what_the_fan_out_counts(
     assert which_plan(follower) == (expected(), checked) == (1, checked)
 
 
-def test_actions_between_trackers_creations_are_left_to_the_fan_out(
-    follower: Any, which_plan: Any
-) -> None:
-    """Above the lowest floor but not the highest, an action may be unread for one
-    tracker and not another: the check lets the fan-out count."""
+def test_the_walk_applies_each_trackers_own_floor(follower: Any, which_plan: Any) -> None:
+    """An action between two trackers' creations is unread for the older one only."""
     first, second = make_train(), make_train()
     actrack.track(follower, first)
     between = _log(first, "departed")
@@ -537,26 +537,27 @@ def test_actions_between_trackers_creations_are_left_to_the_fan_out(
     later = _log(second, "departed", timestamp=_later())
     assert list(follower.actions.feed(unread=True)) == [later, between]
     assert too_early in follower.actions.feed()
-    assert which_plan(follower) == (2, False)
-    mark_all_read(follower)  # the floors meet again at the read mark
+    assert which_plan(follower) == (2, True)
+    mark_all_read(follower)
     newest = _log(first, "arrived", timestamp=_later(2))
     assert which_plan(follower) == (1, True)
     assert newest.is_unread_for(follower)
 
 
-def test_more_recent_actions_than_the_budget_are_left_to_the_fan_out(
+def test_a_walk_that_finds_too_few_in_its_length_leaves_the_count_to_the_fan_out(
     follower: Any, which_plan: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from actrack import feedengine
 
     monkeypatch.setattr(feedengine, "RECENT_MIN", 1)
-    monkeypatch.setattr(feedengine, "RECENT_TRACKERS_EACH", 4)
-    trains = [make_train() for _ in range(4)]  # two recent actions checked at most
+    monkeypatch.setattr(feedengine, "RECENT_ROWS_PER_TRACKER", 1)
+    trains = [make_train()]  # two actions checked at most
     actrack.track(follower, trains)
     _log(trains[0], timestamp=_later(1))
     _log(make_train(), timestamp=_later(2))  # followed by nobody
     assert which_plan(follower) == (1, True)
-    _log(trains[1], timestamp=_later(3))
+    _log(trains[0], timestamp=_later(3))
+    assert which_plan(follower, cap=1) == (1, True)  # the cap is reached: enough
     assert which_plan(follower) == (2, False)
 
 
@@ -583,10 +584,11 @@ def test_after_a_fan_out_the_next_counts_fan_out_at_once(
     or at once after the user marks all read."""
     from actrack import feedengine
 
-    monkeypatch.setattr(feedengine, "RECENT_MIN", 2)
+    monkeypatch.setattr(feedengine, "RECENT_MIN", 0)
+    monkeypatch.setattr(feedengine, "RECENT_ROWS_PER_TRACKER", 1)
     train = make_train()
     actrack.track(follower, train)
-    for n in range(3):  # more recent actions than the budget
+    for n in range(3):  # more recent actions than the walk's length
         _log(train, timestamp=_later(n + 1))
     with count_queries() as first:
         assert unread_count(follower) == 3
