@@ -410,10 +410,10 @@ def track(
     upsert_trackers(
         db, sorted(rows, key=lambda row: (row.tracked_ct_id, row.tracked_key)), update_fields
     )
-    if any(not key for _obj, _ct, key in items):
+    if models := [ct for _obj, ct, key in items if not key]:
         from actrack.readstate import note_whole_model_follower
 
-        note_whole_model_follower(db, user.pk)  # its unread count then plans for it
+        note_whole_model_follower(db, user.pk, models)  # its unread count then plans for them
     if log:
         new = [_loggable(obj) for obj, ct, key in items if (ct, key) not in existing]
         if new:

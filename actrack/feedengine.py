@@ -27,7 +27,7 @@ a few actions newer than every tracker's floor are all there is to count
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db import connections
@@ -219,16 +219,26 @@ def read_floor(user: Any, connection: BaseDatabaseWrapper) -> tuple[str, list[An
 
 
 def count_unread_sql(
-    user: Any, connection: BaseDatabaseWrapper, cap: int | None, whole_models: bool = True
+    user: Any,
+    connection: BaseDatabaseWrapper,
+    cap: int | None,
+    whole_models: bool | Sequence[int] = True,
 ) -> tuple[str, list[Any]]:
     """One statement counting the actions unread for ``user`` (at least ``cap`` if that many).
 
     The tracker rows come from the tracker table inside the statement, so the
     count is one query. Actions marked read one by one are left out after the
     page engine: it takes as many more rows as the user has such marks above
-    the read mark, so the count is exact up to ``cap``. Without
-    ``whole_models`` the statement reads the user's object trackers only, and
-    gives -1 instead of a count when the user follows a whole model.
+    the read mark, so the count is exact up to ``cap``.
+
+    ``whole_models``: ``True`` for every kind of tracker. A sequence of content
+    type ids: the whole-model trackers of those models, whose ids stand in the
+    statement as constants, so that PostgreSQL plans each model's scans from
+    its statistics (with a parameter it once walked the whole timeline for a
+    model that never acts). ``False``: object trackers only. With a sequence or
+    ``False`` the statement gives -1 instead of a count when the user follows
+    another model; its second column then lists the user's whole-model content
+    type ids (comma-separated).
     """
     from actrack.models import ReadAction, Tracker
 
@@ -241,6 +251,7 @@ def count_unread_sql(
     else:
         ctes.append(_limit_cte(statement, user, cap))
         statement.limit_sql = "(SELECT n FROM _limit)"
+    models = None if isinstance(whole_models, bool) else sorted({int(m) for m in whole_models})
     relations = [
         Relation(
             f"SELECT tracked_ct_id, tracked_key, created, actor_only, verbs FROM {table} "
@@ -249,6 +260,7 @@ def count_unread_sql(
             keyed=keyed,
             verbs=None,
             since=True,
+            constants=None if keyed else models,
         )
         for keyed in ((True, False) if whole_models else (True,))
     ]
@@ -257,12 +269,22 @@ def count_unread_sql(
         f"SELECT COUNT(*) FROM ({sql}) AS _n WHERE NOT EXISTS (SELECT 1 FROM {read} AS _r "
         f"WHERE _r.user_id = %s AND _r.action_id = _n.id)"
     )
-    if whole_models:
+    if whole_models is True:
         return count, [*params, user.pk]
+    # Whole-model trackers the statement does not cover: -1, and the user's models.
+    others = "user_id = %s AND tracked_key = ''"
+    if models:
+        others += f" AND tracked_ct_id NOT IN ({', '.join(str(m) for m in models)})"
+    listed = (
+        "string_agg(DISTINCT CAST(tracked_ct_id AS TEXT), ',')"
+        if statement.postgres
+        else "group_concat(DISTINCT tracked_ct_id)"
+    )
     return (
-        f"SELECT CASE WHEN EXISTS (SELECT 1 FROM {table} WHERE user_id = %s AND "
-        f"tracked_key = '') THEN -1 ELSE ({count}) END"
-    ), [user.pk, *params, user.pk]
+        f"SELECT CASE WHEN EXISTS (SELECT 1 FROM {table} WHERE {others}) THEN -1 ELSE "
+        f"({count}) END, CASE WHEN EXISTS (SELECT 1 FROM {table} WHERE {others}) THEN "
+        f"(SELECT {listed} FROM {table} WHERE user_id = %s AND tracked_key = '') END"
+    ), [user.pk, *params, user.pk, user.pk, user.pk]
 
 
 def _count_statement(user: Any, connection: BaseDatabaseWrapper, limit: int) -> _Statement:

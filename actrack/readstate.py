@@ -231,13 +231,18 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
         _remember(_FAN_OUT_USERS, key, time.monotonic(), FAN_OUT_USERS_KEPT)
     # Most users follow no whole model: their count leaves those branches out,
     # which halves PostgreSQL's planning (about 1 ms of a 5 ms count, measured on
-    # 1M actions), and says -1 when the user follows one after all: then it runs
-    # again with them, and the user is remembered.
-    whole_models = (db, user.pk) in _WHOLE_MODEL_FOLLOWERS
-    row = _execute_count(connection, db, *count_unread_sql(user, connection, cap, whole_models))
-    if row is not None and int(row[0]) < 0:
-        note_whole_model_follower(db, user.pk)
-        row = _execute_count(connection, db, *count_unread_sql(user, connection, cap, True))
+    # 1M actions). The statement covers the models the process knows the user
+    # follows, and says -1 (with the user's models) when there are others: then
+    # it runs again with those, which are remembered. Should the user's models
+    # change again meanwhile, the last try reads them inside the statement.
+    models: bool | tuple[int, ...] = _WHOLE_MODEL_FOLLOWERS.get(key) or False
+    for attempt in range(3):
+        sql, params = count_unread_sql(user, connection, cap, True if attempt == 2 else models)
+        row = _execute_count(connection, db, sql, params)
+        if row is None or int(row[0]) >= 0:
+            break
+        models = tuple(sorted({int(ct) for ct in str(row[1]).split(",")}))
+        _remember(_WHOLE_MODEL_FOLLOWERS, key, models, WHOLE_MODEL_FOLLOWERS_KEPT)
     count = int(row[0]) if row else 0
     return count if cap is None else min(count, cap)
 
@@ -278,10 +283,11 @@ _NO_JIT_GENERIC = (
 )
 
 
-#: Users known to follow a whole model, as (database alias, pk), the most recent
-#: last: their count plans the whole-model branches at once. A hint only: a user
-#: missing here costs a second query, one wrongly here a slower plan.
-_WHOLE_MODEL_FOLLOWERS: OrderedDict[tuple[str, Any], None] = OrderedDict()
+#: Users known to follow whole models, as (database alias, pk), with those models'
+#: content type ids, the most recent last: their count plans those models'
+#: branches at once. A hint only: a model missing here costs a second query, one
+#: wrongly here a slower plan.
+_WHOLE_MODEL_FOLLOWERS: OrderedDict[tuple[str, Any], tuple[int, ...]] = OrderedDict()
 WHOLE_MODEL_FOLLOWERS_KEPT = 10_000
 
 
@@ -293,9 +299,11 @@ FAN_OUT_USERS_KEPT = 10_000
 FAN_OUT_RETRY_SECONDS = 60.0
 
 
-def note_whole_model_follower(using: str, user_pk: Any) -> None:
-    """Remember that the user follows a whole model (see :func:`unread_count`)."""
-    _remember(_WHOLE_MODEL_FOLLOWERS, (using, user_pk), None, WHOLE_MODEL_FOLLOWERS_KEPT)
+def note_whole_model_follower(using: str, user_pk: Any, content_type_ids: Iterable[int]) -> None:
+    """Remember that the user follows these models (see :func:`unread_count`)."""
+    key = (using, user_pk)
+    models = {*_WHOLE_MODEL_FOLLOWERS.get(key, ()), *(int(ct) for ct in content_type_ids)}
+    _remember(_WHOLE_MODEL_FOLLOWERS, key, tuple(sorted(models)), WHOLE_MODEL_FOLLOWERS_KEPT)
 
 
 def _remember(memo: OrderedDict[Any, Any], key: Any, value: Any, kept: int) -> None:

@@ -440,13 +440,49 @@ def test_remembered_whole_model_followers_are_bounded(
 ) -> None:
     monkeypatch.setattr(readstate, "WHOLE_MODEL_FOLLOWERS_KEPT", 3)
     for pk in range(5):
-        readstate.note_whole_model_follower("default", pk)
-    readstate.note_whole_model_follower("default", 2)  # seen again: kept longest
-    readstate.note_whole_model_follower("default", 5)
-    assert list(forgotten_followers) == [("default", 4), ("default", 2), ("default", 5)]
+        readstate.note_whole_model_follower("default", pk, [7])
+    readstate.note_whole_model_follower("default", 2, [3])  # seen again: kept longest
+    readstate.note_whole_model_follower("default", 5, [7])
+    assert list(forgotten_followers.items()) == [
+        (("default", 4), (7,)),
+        (("default", 2), (3, 7)),
+        (("default", 5), (7,)),
+    ]
 
 
-# -- the recent-actions check (feedengine._Statement._recent) ------------------------------
+def test_the_count_names_the_remembered_models_and_learns_the_others(
+    follower: Any, count_queries: Any, forgotten_followers: Any
+) -> None:
+    """Whole-model content types stand in the statement as constants (PostgreSQL plans
+    each model's scans from its statistics); a model the process did not know of
+    costs one more query, once, and no count."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from actrack.feedengine import count_unread_sql
+
+    station, train = (ContentType.objects.get_for_model(m).pk for m in (Station, Train))
+    actrack.track(follower, Station, actor_only=False)
+    key = (connection.alias, follower.pk)
+    assert forgotten_followers[key] == (station,)
+    actrack.track(follower, Train)
+    forgotten_followers[key] = (station,)  # as if another process had tracked Train
+    _log(make_station(), "opened", timestamp=_later(1))
+    _log(make_train(), "departed", timestamp=_later(2))
+    _log(make_user(), "boarded", targets=make_train(), timestamp=_later(3))  # actor only: no
+    fans_out(follower)
+    with count_queries() as first:
+        assert unread_count(follower) == 2
+    assert len(first) == 2 * COUNT_QUERIES
+    assert forgotten_followers[key] == tuple(sorted((station, train)))
+    with count_queries() as then:
+        assert unread_count(follower) == 2
+    assert len(then) == COUNT_QUERIES
+    sql, _params = count_unread_sql(follower, connection, 100, (station, train))
+    inlined = f"{connection.ops.quote_name('actrack_action')}.actor_ct_id = {train}"
+    assert (inlined in sql) is (connection.vendor == "postgresql")
+
+
+# -- the recent-actions walk (feedengine.recent_count_sql) -----------------------------------
 
 
 @pytest.fixture
