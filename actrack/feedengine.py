@@ -18,10 +18,10 @@ not the size of the tables or the activity of the followed objects. Every
 other filter of the queryset applies inside each scan, so a page never
 skips a row. Tracker rows travel as arrays (``unnest``) on PostgreSQL and as
 a ``VALUES`` list on SQLite, which has no ``LATERAL`` and uses correlated
-subqueries instead. The unread count uses the same statement with the
-tracker rows read from the tracker table (:func:`count_unread_sql`), unless
-a few actions newer than every tracker's floor are all there is to count
-(:func:`recent_count_sql`).
+subqueries instead. The unread count first walks the newest actions,
+checking each against the tracker table, and stops at its cap
+(:func:`recent_count_sql`); when that falls short, it uses the page statement
+with the tracker rows read from the tracker table (:func:`count_unread_sql`).
 """
 
 from __future__ import annotations
