@@ -218,6 +218,26 @@ def read_floor(user: Any, connection: BaseDatabaseWrapper) -> tuple[str, list[An
     return sql, [user.pk]
 
 
+def _verbs_match(postgres: bool, verbs: str, verb: str) -> str:
+    """SQL: the tracker whose JSON ``verbs`` column this is takes ``verb`` (none: all)."""
+    if postgres:
+        return f"({verbs} = '[]'::jsonb OR {verbs} ? {verb})"
+    return (
+        f"({verbs} = '[]' OR EXISTS (SELECT 1 FROM json_each({verbs}) AS _v "
+        f"WHERE _v.value = {verb}))"
+    )
+
+
+def _later(first: str, second: str) -> str:
+    """SQL: the later of two timestamps (SQLite has no ``GREATEST``)."""
+    return f"CASE WHEN {first} > {second} THEN {first} ELSE {second} END"
+
+
+def _not_by(ct: str, key: str) -> str:
+    """SQL: the actor (``ct``, ``key`` columns) is not the one of the two parameters."""
+    return f"NOT (COALESCE({ct}, 0) = %s AND COALESCE({key}, '') = %s)"
+
+
 def count_unread_sql(
     user: Any,
     connection: BaseDatabaseWrapper,
@@ -354,8 +374,8 @@ def recent_count_sql(
     rows_each, least = int(RECENT_ROWS_PER_TRACKER), int(RECENT_MIN)
     ctes += [
         (
-            f"_rs(lo, b) AS (SELECT MIN(CASE WHEN {floor} > created THEN {floor} ELSE created "
-            f"END), {least} + COUNT(*) * {rows_each} FROM {tracker} WHERE user_id = %s)",
+            f"_rs(lo, b) AS (SELECT MIN({_later(floor, 'created')}), {least} + COUNT(*) * "
+            f"{rows_each} FROM {tracker} WHERE user_id = %s)",
             [user.pk],
         ),
         # One action more than the walk's length: more than that means fanning out.
@@ -367,15 +387,9 @@ def recent_count_sql(
             list(statement.where_params),
         ),
     ]
-    if statement.postgres:
-        verbs = "(_k.verbs = '[]'::jsonb OR _k.verbs ? _a.vb)"
-    else:
-        verbs = (
-            "(_k.verbs = '[]' OR EXISTS (SELECT 1 FROM json_each(_k.verbs) AS _v "
-            "WHERE _v.value = _a.vb))"
-        )
+    verbs = _verbs_match(statement.postgres, "_k.verbs", "_a.vb")
     # A tracker matches an action newer than its own floor only.
-    newer = f"_a.ts > CASE WHEN {floor} > _k.created THEN {floor} ELSE _k.created END"
+    newer = f"_a.ts > {_later(floor, '_k.created')}"
     match = (
         f"SELECT 1 FROM {tracker} AS _k WHERE _k.user_id = %s AND _k.tracked_ct_id = {{ct}} "
         f"AND _k.tracked_key IN ({{key}}, ''){{only}} AND {newer} AND {verbs}"
@@ -393,7 +407,7 @@ def recent_count_sql(
     own = ""
     if statement.own is not None:
         # Own actions count through the actor role only (a tracker of oneself).
-        own = "NOT (COALESCE(_a.ct, 0) = %s AND COALESCE(_a.k, '') = %s) AND "
+        own = f"{_not_by('_a.ct', '_a.k')} AND "
         params[1:1] = list(statement.own)
     conditions.append(f"{own}({' OR '.join(links)})")
     # No order: any matches do. Unordered, the walk stops at the limit-th one.
@@ -650,9 +664,8 @@ class _Statement:
                 assert relation.since, "a read mark goes with trackers' creation times"
                 ctes.append(f"_r{number}(ct, k, cr, ao, vb) AS ({relation.sql})")
                 ctes.append(
-                    f"_t{number}(ct, k, cr, ao, vb) AS (SELECT _r.ct, _r.k, CASE WHEN "
-                    f"{self.floor_sql} > _r.cr THEN {self.floor_sql} ELSE _r.cr END, "
-                    f"_r.ao, _r.vb FROM _r{number} AS _r)"
+                    f"_t{number}(ct, k, cr, ao, vb) AS (SELECT _r.ct, _r.k, "
+                    f"{_later(self.floor_sql, '_r.cr')}, _r.ao, _r.vb FROM _r{number} AS _r)"
                 )
             else:
                 ctes.append(f"_t{number}(ct, k, cr, ao, vb) AS ({relation.sql})")
@@ -696,7 +709,7 @@ class _Statement:
                 )
             params += scan_params
         union = " UNION ALL ".join(parts)
-        if self.gate:
+        if self.walk:
             union = f"SELECT id, ts FROM _w WHERE NOT {self.gate} UNION ALL {union}"
         sql = (
             f"WITH {', '.join(ctes)} SELECT _u.id FROM (SELECT DISTINCT _c.id, _c.ts "
@@ -973,13 +986,7 @@ class _Statement:
         reads_action = False
         if relation.verbs is None:
             reads_action = True
-            if self.postgres:
-                conditions.append(f"(_t.vb = '[]'::jsonb OR _t.vb ? {action}.verb)")
-            else:
-                conditions.append(
-                    f"(_t.vb = '[]' OR EXISTS (SELECT 1 FROM json_each(_t.vb) AS _v "
-                    f"WHERE _v.value = {action}.verb))"
-                )
+            conditions.append(_verbs_match(self.postgres, "_t.vb", f"{action}.verb"))
         elif relation.verbs:
             reads_action = True
             conditions.append(f"{action}.verb IN ({', '.join(['%s'] * len(relation.verbs))})")
@@ -994,10 +1001,7 @@ class _Statement:
         if self.own is not None and role != "actor":
             reads_action = True
             # Own actions count through the actor role only (a tracker of oneself).
-            conditions.append(
-                f"NOT (COALESCE({action}.actor_ct_id, 0) = %s "
-                f"AND COALESCE({action}.actor_key, '') = %s)"
-            )
+            conditions.append(_not_by(f"{action}.actor_ct_id", f"{action}.actor_key"))
             params += list(self.own)
         if self.where != _NO_FILTER:
             reads_action = True
