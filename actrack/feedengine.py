@@ -301,10 +301,10 @@ def count_unread_sql(
         else "group_concat(DISTINCT tracked_ct_id)"
     )
     return (
-        f"SELECT CASE WHEN EXISTS (SELECT 1 FROM {table} WHERE {others}) THEN -1 ELSE "
-        f"({count}) END, CASE WHEN EXISTS (SELECT 1 FROM {table} WHERE {others}) THEN "
-        f"(SELECT {listed} FROM {table} WHERE user_id = %s AND tracked_key = '') END"
-    ), [user.pk, *params, user.pk, user.pk, user.pk]
+        f"SELECT CASE WHEN _o.other THEN -1 ELSE ({count}) END, CASE WHEN _o.other THEN "
+        f"(SELECT {listed} FROM {table} WHERE user_id = %s AND tracked_key = '') END "
+        f"FROM (SELECT EXISTS (SELECT 1 FROM {table} WHERE {others}) AS other) AS _o"
+    ), [*params, user.pk, user.pk, user.pk]
 
 
 def _count_statement(user: Any, connection: BaseDatabaseWrapper, limit: int) -> _Statement:
