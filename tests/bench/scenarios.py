@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from actrack import readstate
-from actrack.models import Action
+from actrack.models import Action, Tracker
 from tests.bench.dataset import END, RARE_VERBS, SPAN, Dataset
 from tests.bench.loading import Loaded, Progress
 from tests.bench.models import DATASET_MODELS
@@ -226,8 +226,6 @@ class Runner(WritePhases):
                 self.results.add("object stream page 1 (ids)", "all objects", comparison)
 
     def time_read_state(self, users: list[int]) -> None:
-        from actrack.models import Tracker
-
         for index in users:
             user, kind = self.loaded.users[index], self.data.user_types[index]
             # The trackers are newer than the whole history: nothing is unread yet.
