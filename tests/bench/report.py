@@ -47,10 +47,12 @@ django-activity-stream with
 no bulk API; an action's first target becomes its target, its first related
 object its action object). Then, per timed user, each operation runs once
 for both libraries with its queries counted (the warm-up), then timed calls
-alternate between the two libraries (`time.perf_counter`, garbage collector
-off, up to `--repeat` calls, fewer for very slow calls). Writes that cannot
-be repeated on the same object (log, track, untrack, delete) run on fresh
-objects: the first call counts queries, the others are timed. Each side calls
+alternate between the two libraries, which take turns to go first
+(`time.perf_counter`, garbage collector off, up to `--repeat` calls, fewer
+for very slow calls). Writes that cannot be repeated on the same object
+(log, track, untrack, delete) run on fresh objects: the first call counts
+queries, the others are timed, one call of each library per object, the
+library that goes first changing from one object to the next. Each side calls
 only its public API: see `tests/bench/scenarios.py` and `tests/bench/writes.py`.
 
 How to read it: times are milliseconds over all samples (p50 / p95 / max),

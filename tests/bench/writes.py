@@ -46,6 +46,7 @@ class WritePhases:
                 lambda a=a, b=b, c=c: actrack.log(user, "commented", targets=[a, b], related=[c]),
                 lambda a=a, c=c: action.send(user, verb="commented", target=a, action_object=c),
                 count=sample == 0,
+                sample=sample,
             )
             self.results.add("log() one action (outside a batch)", "one user", comparison)
         for sample, obj in enumerate(spare[: samples + 1]):
@@ -53,11 +54,13 @@ class WritePhases:
                 lambda obj=obj: actrack.track(user, obj, actor_only=False),
                 lambda obj=obj: follow(user, obj, actor_only=False, send_action=False),
                 count=sample == 0,
+                sample=sample,
             )
             untrack = pair(
                 lambda obj=obj: actrack.untrack(user, obj),
                 lambda obj=obj: unfollow(user, obj),
                 count=sample == 0,
+                sample=sample,
             )
             self.results.add("track one object", "one user", track)
             self.results.add("untrack one object", "one user", untrack)
@@ -77,11 +80,13 @@ class WritePhases:
                     follow(user, o, actor_only=False, send_action=False) for o in objs
                 ],
                 count=sample == 0,
+                sample=sample,
             )
             untrack = pair(
                 lambda objs=objs: actrack.untrack(user, objs),
                 lambda objs=objs: [unfollow(user, o) for o in objs],
                 count=sample == 0,
+                sample=sample,
             )
             self.results.add("track 100 objects (actstream: 100 follow())", "one user", track)
             self.results.add(
@@ -108,7 +113,7 @@ class WritePhases:
         before = Action.objects.count()
         label = f"delete an object with {size.deletion_references:,} references"
         for sample, (a_probe, b_probe) in enumerate(probes):
-            comparison = pair(a_probe.delete, b_probe.delete, count=sample == 0)
+            comparison = pair(a_probe.delete, b_probe.delete, count=sample == 0, sample=sample)
             self.results.add(label, "one object", comparison)
         lost = before - Action.objects.count()
         left = StreamAction.objects.filter(
