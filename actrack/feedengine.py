@@ -22,10 +22,13 @@ subqueries instead. The unread count first walks the newest actions,
 checking each against the tracker table, and stops at its cap
 (:func:`recent_count_sql`); when that falls short, it uses the page statement
 with the tracker rows read from the tracker table (:func:`count_unread_sql`).
+A capped count that reached its cap that way is checked next time on the
+unread actions it found, one by one (:func:`witness_count_sql`).
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -259,6 +262,9 @@ def count_unread_sql(
     ``False`` the statement gives -1 instead of a count when the user follows
     another model; its second column then lists the user's whole-model content
     type ids (comma-separated).
+
+    With a ``cap``, the first column is text instead: the ids of the unread
+    actions counted, comma-separated (NULL for none), or ``'-1'``.
     """
     from actrack.models import ReadAction, Tracker
 
@@ -285,8 +291,11 @@ def count_unread_sql(
         for keyed in ((True, False) if whole_models else (True,))
     ]
     sql, params = statement.sql(relations, ctes)
+    # Capped, the statement lists the unread ids (at most the cap plus the reads one by
+    # one): unread_count counts them, and keeps them to check again (witness_count_sql).
+    counted = "COUNT(*)" if cap is None else _id_list(statement.postgres, "_n.id")
     count = (
-        f"SELECT COUNT(*) FROM ({sql}) AS _n WHERE NOT EXISTS (SELECT 1 FROM {read} AS _r "
+        f"SELECT {counted} FROM ({sql}) AS _n WHERE NOT EXISTS (SELECT 1 FROM {read} AS _r "
         f"WHERE _r.user_id = %s AND _r.action_id = _n.id)"
     )
     if whole_models is True:
@@ -300,11 +309,17 @@ def count_unread_sql(
         if statement.postgres
         else "group_concat(DISTINCT tracked_ct_id)"
     )
+    other = "-1" if cap is None else "'-1'"
     return (
-        f"SELECT CASE WHEN _o.other THEN -1 ELSE ({count}) END, CASE WHEN _o.other THEN "
+        f"SELECT CASE WHEN _o.other THEN {other} ELSE ({count}) END, CASE WHEN _o.other THEN "
         f"(SELECT {listed} FROM {table} WHERE user_id = %s AND tracked_key = '') END "
         f"FROM (SELECT EXISTS (SELECT 1 FROM {table} WHERE {others}) AS other) AS _o"
     ), [*params, user.pk, user.pk, user.pk]
+
+
+def _id_list(postgres: bool, column: str) -> str:
+    """SQL aggregate: the values of ``column`` as comma-separated text (NULL for none)."""
+    return f"string_agg(CAST({column} AS TEXT), ',')" if postgres else f"group_concat({column})"
 
 
 def _count_statement(user: Any, connection: BaseDatabaseWrapper, limit: int) -> _Statement:
@@ -380,16 +395,46 @@ def recent_count_sql(
         ),
         # One action more than the walk's length: more than that means fanning out.
         (
-            f"_rc(id, ts, ct, k, vb) AS (SELECT {action}.id, {action}.timestamp, "
-            f"{action}.actor_ct_id, {action}.actor_key, {action}.verb FROM {action} "
-            f"WHERE ({statement.where}) AND {action}.timestamp > (SELECT lo FROM _rs) "
-            f"ORDER BY {action}.timestamp DESC, {action}.id DESC LIMIT (SELECT b + 1 FROM _rs))",
+            f"_rc(id, ts, ct, k, vb) AS (SELECT {_CHECKED_COLUMNS.format(action=action)} "
+            f"FROM {action} WHERE ({statement.where}) AND {action}.timestamp > (SELECT lo FROM "
+            f"_rs) ORDER BY {action}.timestamp DESC, {action}.id DESC LIMIT (SELECT b + 1 FROM "
+            "_rs))",
             list(statement.where_params),
         ),
     ]
+    condition, params = _unread_check(statement, user)
+    # No order: any matches do. Unordered, the walk stops at the limit-th one.
+    walked = f"_w(id) AS (SELECT _a.id FROM _rc AS _a WHERE {condition} LIMIT {limit})"
+    ctes.append((walked, params))
+    sql = (
+        f"WITH {', '.join(cte for cte, _p in ctes)} SELECT CASE WHEN (SELECT COUNT(*) FROM "
+        f"_w) < {limit} AND (SELECT COUNT(*) FROM _rc) > (SELECT b FROM _rs) THEN -1 ELSE "
+        f"(SELECT COUNT(*) FROM _w WHERE NOT EXISTS (SELECT 1 FROM {read} AS _r WHERE "
+        f"_r.user_id = %s AND _r.action_id = _w.id)) END"
+    )
+    return sql, [*(p for _cte, cte_params in ctes for p in cte_params), user.pk]
+
+
+#: The columns of an action the one-by-one check reads, as ``(id, ts, ct, k, vb)``.
+_CHECKED_COLUMNS = (
+    "{action}.id, {action}.timestamp, {action}.actor_ct_id, {action}.actor_key, {action}.verb"
+)
+
+
+def _unread_check(statement: _Statement, user: Any) -> tuple[str, list[Any]]:
+    """SQL: the action ``_a`` (columns ``id, ts, ct, k, vb``) matches one of ``user``'s trackers.
+
+    Each role probes the tracker table by its unique index (user, content
+    type, key), with that tracker's own floor (``_a.ts`` above the later of
+    its creation and the read mark), verbs and roles. The level and the read
+    mark's id are the caller's to check, and actions read one by one too.
+    """
+    from actrack.models import Tracker
+
+    tracker = statement.quote(Tracker._meta.db_table)
     verbs = _verbs_match(statement.postgres, "_k.verbs", "_a.vb")
     # A tracker matches an action newer than its own floor only.
-    newer = f"_a.ts > {_later(floor, '_k.created')}"
+    newer = f"_a.ts > {_later(statement.floor_sql, '_k.created')}"
     match = (
         f"SELECT 1 FROM {tracker} AS _k WHERE _k.user_id = %s AND _k.tracked_ct_id = {{ct}} "
         f"AND _k.tracked_key IN ({{key}}, ''){{only}} AND {newer} AND {verbs}"
@@ -410,21 +455,47 @@ def recent_count_sql(
         own = f"{_not_by('_a.ct', '_a.k')} AND "
         params[1:1] = list(statement.own)
     conditions.append(f"{own}({' OR '.join(links)})")
-    # No order: any matches do. Unordered, the walk stops at the limit-th one.
-    ctes.append(
-        (
-            f"_w(id) AS (SELECT _a.id FROM _rc AS _a WHERE {' OR '.join(conditions)} "
-            f"LIMIT {limit})",
-            params,
-        )
-    )
+    return f"({' OR '.join(conditions)})", params
+
+
+def witness_count_sql(
+    user: Any, connection: BaseDatabaseWrapper, ids: Sequence[int]
+) -> tuple[str, list[Any]]:
+    """One statement counting how many of the actions ``ids`` are still unread for ``user``.
+
+    The same checks as :func:`recent_count_sql`'s, on these actions only:
+    ``unread_count`` keeps the ids a capped count found unread, and while at
+    least ``cap`` of them still are, the count is ``cap`` whatever else
+    happened, for a few index probes per action instead of a fan-out. The
+    ids travel as one parameter, so the text is the same for every user.
+    """
+    from actrack.models import ReadAction
+
+    statement = _count_statement(user, connection, 0)
+    quote, action = statement.quote, statement.action
+    assert statement.floor is not None
+    listed_params: list[Any]
+    if statement.postgres:
+        listed, listed_params = f"{action}.id = ANY(%s::bigint[])", [list(ids)]
+    else:
+        listed = f"{action}.id IN (SELECT value FROM json_each(%s))"
+        listed_params = [json.dumps(list(ids))]
+    condition, params = _unread_check(statement, user)
+    read = quote(ReadAction._meta.db_table)
     sql = (
-        f"WITH {', '.join(cte for cte, _p in ctes)} SELECT CASE WHEN (SELECT COUNT(*) FROM "
-        f"_w) < {limit} AND (SELECT COUNT(*) FROM _rc) > (SELECT b FROM _rs) THEN -1 ELSE "
-        f"(SELECT COUNT(*) FROM _w WHERE NOT EXISTS (SELECT 1 FROM {read} AS _r WHERE "
-        f"_r.user_id = %s AND _r.action_id = _w.id)) END"
+        f"WITH _floor(ts, id) AS ({statement.floor[0]}), "
+        f"_a(id, ts, ct, k, vb) AS (SELECT {_CHECKED_COLUMNS.format(action=action)} FROM "
+        f"{action} WHERE ({statement.where}) AND {listed}) "
+        f"SELECT COUNT(*) FROM _a WHERE {condition} AND NOT EXISTS (SELECT 1 FROM {read} AS _r "
+        "WHERE _r.user_id = %s AND _r.action_id = _a.id)"
     )
-    return sql, [*(p for _cte, cte_params in ctes for p in cte_params), user.pk]
+    return sql, [
+        *statement.floor[1],
+        *statement.where_params,
+        *listed_params,
+        *params,
+        user.pk,
+    ]
 
 
 #: Rows a page may walk down the timeline per fan-out scan it would save (a walked

@@ -63,12 +63,15 @@ def settled(page: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_count_memo() -> Iterator[None]:
-    """Each test starts with no user remembered as needing the count's fan-out."""
+    """Each test starts with no user remembered as needing the count's fan-out, and
+    no unread actions kept to check again (test databases reuse ids)."""
     from actrack import readstate
 
     readstate._FAN_OUT_USERS.clear()
+    readstate._WITNESSES.clear()
     yield
     readstate._FAN_OUT_USERS.clear()
+    readstate._WITNESSES.clear()
 
 
 @pytest.fixture(scope="session")

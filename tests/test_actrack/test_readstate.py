@@ -350,18 +350,28 @@ def test_unread_count_with_server_side_binding(
                     assert unread_count(follower, cap=10) == 2
                     assert unread_count(follower) == 2
                 assert len(log) == 4  # the settings, then the count, twice
+        assert unread_count(follower, cap=2) == 2  # the fan-out reaches the cap: kept
+        for _ in range(3):
+            with count_queries() as log:
+                assert unread_count(follower, cap=1) == 1
+            assert len(log) == 2  # the settings, then the check of the kept actions
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT statement LIKE 'WITH%%', generic_plans, custom_plans "
+                "SELECT CASE WHEN statement NOT LIKE 'WITH%%' THEN 'fan-out' WHEN statement "
+                "LIKE '%%_rc%%' THEN 'recent' ELSE 'kept' END, generic_plans, custom_plans "
                 "FROM pg_prepared_statements WHERE statement LIKE 'SELECT COUNT(*)%%' "
+                "OR statement LIKE 'SELECT string_agg%%' "
                 "OR statement LIKE 'SELECT CASE%%' OR statement LIKE 'WITH _floor%%'"
             )
             plans = cursor.fetchall()
         if prepare_threshold is None:
             assert plans == []
         else:
-            # The recent actions' statement and the fan-out's, with a cap and without.
-            assert sorted(recent for recent, _g, _c in plans) == [False, False, True, True]
+            # The recent actions' statement and the fan-out's, with a cap and without
+            # (the fan-out's text changes with the cap: 10, then 2), and the check of
+            # the kept actions, whatever the cap.
+            kinds = sorted(kind for kind, _g, _c in plans)
+            assert kinds == ["fan-out", "fan-out", "fan-out", "kept", "recent", "recent"]
             assert all(generic > 0 and custom == 0 for _r, generic, custom in plans)
         # Outside the count's own transaction, the settings are the server's again.
         assert (_show("jit"), _show("plan_cache_mode")) == ("on", "auto")
@@ -489,11 +499,14 @@ def test_the_count_names_the_remembered_models_and_learns_the_others(
 def which_plan() -> Any:
     """``which_plan(user)``: the count, and whether the recent-actions statement gave it.
 
-    Otherwise the fan-out's statement (with its per-tracker heads) ran.
+    Otherwise the fan-out's statement (with its per-tracker heads) ran. The
+    unread actions a capped fan-out kept are forgotten first: their check is a
+    third statement (see the witness tests below).
     """
     from django.test.utils import CaptureQueriesContext
 
     def counted(user: Any, cap: int | None = None) -> tuple[int, bool]:
+        readstate._WITNESSES.pop((connection.alias, user.pk), None)
         with CaptureQueriesContext(connection) as ran:
             count = unread_count(user, cap=cap)
         fanned_out = any("_heads" in query["sql"] for query in ran.captured_queries)
@@ -640,3 +653,139 @@ def test_after_a_fan_out_the_next_counts_fan_out_at_once(
     mark_all_read(follower)
     _log(train, timestamp=_later(10))
     assert which_plan(follower) == (1, True)
+
+
+# -- the unread actions a capped fan-out kept (feedengine.witness_count_sql) -------------------
+
+
+def _kept(user: Any) -> list[int]:
+    return list(readstate._WITNESSES.get((connection.alias, user.pk), ()))
+
+
+def _witness_check(statements: list[str]) -> bool:
+    """Whether the statements are the kept actions' check alone (no walk, no fan-out);
+    the count's settings, sent apart with server-side binding, are left out."""
+    counts = [sql for sql in statements if "actrack_action" in sql]
+    return len(counts) == 1 and not any(
+        marker in counts[0] for marker in ("_heads", "_rc", "_scan")
+    )
+
+
+@pytest.fixture
+def backlog(follower: Any) -> dict[str, Any]:
+    """A follower with five unread actions, whose counts go straight to the fan-out."""
+    train = make_train()
+    actrack.track(follower, train)
+    logged = [_log(train, timestamp=_later(n + 1)) for n in range(5)]
+    fans_out(follower)
+    return {"train": train, "logged": logged}
+
+
+def test_a_capped_count_reaching_its_cap_keeps_what_it_counted(
+    follower: Any, backlog: dict[str, Any], count_queries: Any
+) -> None:
+    assert unread_count(follower, cap=3) == 3
+    kept = _kept(follower)
+    assert len(kept) == 3
+    assert set(kept) <= {action.pk for action in backlog["logged"]}
+    with count_queries() as log:
+        assert unread_count(follower, cap=3) == 3
+        assert unread_count(follower, cap=2) == 3 - 1  # a smaller cap: the same check
+    assert len(log) == 2 * COUNT_QUERIES
+    assert _witness_check(log.statements[: len(log) // 2])
+    assert _witness_check(log.statements[len(log) // 2 :])
+    assert _kept(follower) == kept
+
+
+def test_counts_that_stay_under_the_cap_keep_nothing(
+    follower: Any, backlog: dict[str, Any]
+) -> None:
+    assert unread_count(follower, cap=10) == 5
+    assert unread_count(follower) == 5
+    assert _kept(follower) == []
+
+
+def test_a_larger_cap_than_what_was_kept_counts_again(
+    follower: Any, backlog: dict[str, Any], count_queries: Any
+) -> None:
+    assert unread_count(follower, cap=3) == 3
+    with count_queries() as log:
+        assert unread_count(follower, cap=4) == 4
+    assert len(log) == COUNT_QUERIES  # straight to the fan-out, no check
+    assert any("_heads" in sql for sql in log.statements)
+    assert len(_kept(follower)) == 4
+    assert unread_count(follower, cap=6) == 5
+    assert _kept(follower) == []
+
+
+def test_reading_a_kept_action_sends_the_count_back_to_the_fan_out(
+    follower: Any, backlog: dict[str, Any], count_queries: Any
+) -> None:
+    assert unread_count(follower, cap=3) == 3
+    by_pk = {action.pk: action for action in backlog["logged"]}
+    first = _kept(follower)
+    by_pk[first[0]].mark_read_for(follower)
+    with count_queries() as log:
+        assert unread_count(follower, cap=3) == 3  # four unread are left
+    assert len(log) == 2 * COUNT_QUERIES  # the check, then the fan-out
+    assert first[0] not in _kept(follower)
+    for pk in _kept(follower)[:2]:
+        by_pk[pk].mark_read_for(follower)
+    assert unread_count(follower, cap=3) == 2
+    assert _kept(follower) == []
+    assert unread_count(follower) == len(list(follower.actions.feed(unread=True))) == 2
+
+
+def test_kept_actions_follow_the_trackers_and_the_read_mark(
+    follower: Any, backlog: dict[str, Any]
+) -> None:
+    assert unread_count(follower, cap=5) == 5
+    actrack.untrack(follower, backlog["train"])
+    assert unread_count(follower, cap=5) == 0
+    assert _kept(follower) == []
+    actrack.track(follower, backlog["train"], verbs=["arrived"])  # not their verb
+    fans_out(follower)
+    assert unread_count(follower, cap=5) == 0
+    actrack.track(follower, backlog["train"], verbs=[])  # every verb; the actions are newer
+    fans_out(follower)
+    assert unread_count(follower, cap=5) == 5
+    assert len(_kept(follower)) == 5
+    mark_all_read(follower)
+    assert _kept(follower) == []  # forgotten: nothing can be unread below the mark
+    assert unread_count(follower, cap=5) == 0
+
+
+def test_the_check_of_kept_actions_applies_every_rule(follower: Any, count_queries: Any) -> None:
+    """Every kind of tracker, own actions, a level below readable, actions read one by
+    one: the check counts exactly the kept actions still unread."""
+    world = _busy_follower(follower)
+    unread = {action.pk for action in follower.actions.feed(unread=True, include_own=True)}
+    expected = len(unread)
+    assert expected == 7
+    fans_out(follower)
+    assert unread_count(follower, cap=expected) == expected
+    kept = set(_kept(follower))
+    assert kept == unread
+    _log(world["someone"], "waved", timestamp=_later(30))  # followed by nobody
+    with count_queries() as log:
+        assert unread_count(follower, cap=expected) == expected
+    assert _witness_check(log.statements)
+    from actrack.feedengine import witness_count_sql
+
+    with connection.cursor() as cursor:
+        every = [action.pk for action in Action.objects.all()]
+        cursor.execute(*witness_count_sql(follower, connection, every))
+        assert cursor.fetchone()[0] == expected  # only the unread, out of every action
+    Action.objects.get(pk=min(kept)).mark_read_for(follower)
+    assert unread_count(follower, cap=expected) == expected - 1
+
+
+def test_forget_counts_starts_the_next_count_afresh(
+    follower: Any, backlog: dict[str, Any], which_plan: Any
+) -> None:
+    assert unread_count(follower, cap=3) == 3
+    assert _kept(follower)
+    readstate.forget_counts(follower)
+    assert _kept(follower) == []
+    assert (connection.alias, follower.pk) not in readstate._FAN_OUT_USERS
+    assert which_plan(follower, cap=3) == (3, True)  # the newest actions first again
