@@ -238,8 +238,11 @@ def section(
         "- Unread counts: the users' trackers are created after the history is loaded, so "
         "at first nothing is unread (the count checks the few actions newer than every "
         "tracker, if any). They are timed again with the trackers dated back to the "
-        "history's start: every tracker then has actions above its floor, and the count "
-        "fans out over all of them."
+        "history's start: every tracker then has actions above its floor. The first "
+        "count in a process checks the newest actions, then fans out over every tracker; "
+        "it keeps the unread actions it found, and the next counts check those (its "
+        "queries are counted on the second count). The first count is timed with the "
+        "process's memory of the user's counts cleared before each call."
     )
     phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in results.phases.items())
     notes.append(f"- Timing phases: {phases}.")

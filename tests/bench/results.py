@@ -9,8 +9,10 @@ from tests.bench.timing import Comparison, Series
 PAGE1_SAME_USERS = "feed page 1 (ids), page-50 users"
 TRACK_100 = "track 100 objects (actstream: 100 follow())"
 UNTRACK_100 = "untrack 100 objects (actstream: 100 unfollow())"
-#: The unread count of a user whose trackers are as old as the history.
+#: The unread count of a user whose trackers are as old as the history: counted
+#: again (as a badge is, on every page), and for the first time in the process.
 BACKLOG_COUNT = "unread count, trackers a year old (cap 100)"
+BACKLOG_FIRST_COUNT = "unread count, trackers a year old, first count (cap 100)"
 
 #: Groups of the main results table; the others are per user type or object kind.
 MAIN_GROUPS = ("all users", "all objects", "one user", "one object")

@@ -23,7 +23,13 @@ from actrack.models import Action, Tracker
 from tests.bench.dataset import END, RARE_VERBS, SPAN, Dataset
 from tests.bench.loading import Loaded, Progress
 from tests.bench.models import DATASET_MODELS
-from tests.bench.results import BACKLOG_COUNT, PAGE1_SAME_USERS, FeedInfo, Results
+from tests.bench.results import (
+    BACKLOG_COUNT,
+    BACKLOG_FIRST_COUNT,
+    PAGE1_SAME_USERS,
+    FeedInfo,
+    Results,
+)
 from tests.bench.timing import Comparison, compare, pair
 from tests.bench.writes import WritePhases
 
@@ -234,10 +240,26 @@ class Runner(WritePhases):
             # The same user had they followed everything from the start: the whole
             # history is unread, and every tracker has actions above its floor.
             Tracker.objects.filter(user=user).update(created=END - SPAN)
+            # First as a process that never counted for this user does it...
+            first = self._compare(lambda user=user: _first_count(user), None)
+            self._record(BACKLOG_FIRST_COUNT, kind, first, both=False)
+            # ...then as the next counts go (queries counted on the second count).
+            readstate.unread_count(user, cap=100)
             backlog = self._compare(lambda user=user: readstate.unread_count(user, cap=100), None)
             self._record(BACKLOG_COUNT, kind, backlog, both=False)
             mark = self._compare(lambda user=user: readstate.mark_all_read(user), None)
             self._record("mark all read", kind, mark, both=False)
+
+
+def _first_count(user: Any) -> int:
+    """The unread count with nothing remembered about the user's last counts.
+
+    The process forgets whether the user's counts need the fan-out and which
+    unread actions it counted (``mark_all_read`` also forgets both); what
+    ``track()`` taught it about whole-model trackers stays.
+    """
+    readstate.forget_counts(user)
+    return readstate.unread_count(user, cap=100)
 
 
 def _render_actrack(page: Any, user: Any) -> tuple[int, int]:

@@ -41,6 +41,7 @@ OPERATIONS = [
     "object stream page 1 (ids)",
     "unread count (cap 100)",
     "unread count, trackers a year old (cap 100)",
+    "unread count, trackers a year old, first count (cap 100)",
     "mark all read",
     "log() one action (outside a batch)",
     "track one object",
