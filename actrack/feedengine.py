@@ -22,8 +22,8 @@ subqueries instead. The unread count first walks the newest actions,
 checking each against the tracker table, and stops at its cap
 (:func:`recent_count_sql`); when that falls short, it uses the page statement
 with the tracker rows read from the tracker table (:func:`count_unread_sql`).
-A capped count that reached its cap that way is checked next time on the
-unread actions it found, one by one (:func:`witness_count_sql`).
+A capped count that reached its cap is checked next time on the unread
+actions it found, one by one (:func:`witness_count_sql`).
 """
 
 from __future__ import annotations
@@ -371,7 +371,8 @@ def recent_count_sql(
     content type and key, with that tracker's floor, verbs and roles). It
     stops at ``_limit`` matches. When it neither reached them nor walked
     every action above the floor, the count is not known: it gives -1, and
-    :func:`count_unread_sql` counts.
+    :func:`count_unread_sql` counts. With a ``cap``, it gives text as that
+    statement does: the ids of the unread actions, or ``'-1'``.
     """
     from actrack.models import ReadAction, Tracker
 
@@ -406,10 +407,14 @@ def recent_count_sql(
     # No order: any matches do. Unordered, the walk stops at the limit-th one.
     walked = f"_w(id) AS (SELECT _a.id FROM _rc AS _a WHERE {condition} LIMIT {limit})"
     ctes.append((walked, params))
+    # Capped, as the fan-out: the unread ids (text), or '-1'.
+    counted, short = (
+        ("COUNT(*)", "-1") if cap is None else (_id_list(statement.postgres, "id"), "'-1'")
+    )
     sql = (
         f"WITH {', '.join(cte for cte, _p in ctes)} SELECT CASE WHEN (SELECT COUNT(*) FROM "
-        f"_w) < {limit} AND (SELECT COUNT(*) FROM _rc) > (SELECT b FROM _rs) THEN -1 ELSE "
-        f"(SELECT COUNT(*) FROM _w WHERE NOT EXISTS (SELECT 1 FROM {read} AS _r WHERE "
+        f"_w) < {limit} AND (SELECT COUNT(*) FROM _rc) > (SELECT b FROM _rs) THEN {short} "
+        f"ELSE (SELECT {counted} FROM _w WHERE NOT EXISTS (SELECT 1 FROM {read} AS _r WHERE "
         f"_r.user_id = %s AND _r.action_id = _w.id)) END"
     )
     return sql, [*(p for _cte, cte_params in ctes for p in cte_params), user.pk]

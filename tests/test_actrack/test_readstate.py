@@ -789,3 +789,21 @@ def test_forget_counts_starts_the_next_count_afresh(
     assert _kept(follower) == []
     assert (connection.alias, follower.pk) not in readstate._FAN_OUT_USERS
     assert which_plan(follower, cap=3) == (3, True)  # the newest actions first again
+
+
+def test_a_capped_walk_reaching_its_cap_keeps_what_it_counted(
+    follower: Any, count_queries: Any
+) -> None:
+    train = make_train()
+    actrack.track(follower, train)
+    logged = {_log(train, timestamp=_later(n + 1)).pk for n in range(5)}
+    with count_queries() as log:
+        assert unread_count(follower, cap=3) == 3
+    assert not any("_heads" in sql for sql in log.statements)  # the walk counted
+    assert len(_kept(follower)) == 3
+    assert set(_kept(follower)) <= logged
+    with count_queries() as log:
+        assert unread_count(follower, cap=3) == 3
+    assert _witness_check(log.statements)
+    assert unread_count(follower, cap=10) == 5  # under the cap: nothing kept
+    assert _kept(follower) == []
