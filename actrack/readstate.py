@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from actrack.conf import app_settings
 from actrack.keys import content_type_for
+from actrack.memo import remember
 
 if TYPE_CHECKING:
     from actrack.models import Action, Tracker
@@ -245,7 +246,7 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
         if cap is not None and (row is None or row[0] != "-1"):
             _FAN_OUT_USERS.pop(key, None)
             return _counted(key, row, cap)
-        _remember(_FAN_OUT_USERS, key, time.monotonic(), FAN_OUT_USERS_KEPT)
+        remember(_FAN_OUT_USERS, key, time.monotonic(), FAN_OUT_USERS_KEPT)
     # Most users follow no whole model: their count leaves those branches out,
     # which halves PostgreSQL's planning (about 1 ms of a 5 ms count, measured on
     # 1M actions). The statement covers the models the process knows the user
@@ -259,7 +260,7 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
         if row is None or row[0] is None or int(str(row[0]).partition(",")[0]) >= 0:
             break
         models = tuple(sorted({int(ct) for ct in str(row[1]).split(",")}))
-        _remember(_WHOLE_MODEL_FOLLOWERS, key, models, WHOLE_MODEL_FOLLOWERS_KEPT)
+        remember(_WHOLE_MODEL_FOLLOWERS, key, models, WHOLE_MODEL_FOLLOWERS_KEPT)
     if cap is None:
         return int(row[0]) if row else 0
     return _counted(key, row, cap)
@@ -269,7 +270,7 @@ def _counted(key: tuple[str, Any], row: Any, cap: int) -> int:
     """A capped count from its statement's row, the unread ids; kept when ``cap`` or more."""
     ids = array("q", (int(pk) for pk in str(row[0]).split(","))) if row and row[0] else array("q")
     if len(ids) >= cap:
-        _remember(_WITNESSES, key, ids, WITNESSES_KEPT)
+        remember(_WITNESSES, key, ids, WITNESSES_KEPT)
     else:
         _WITNESSES.pop(key, None)
     return min(len(ids), cap)
@@ -353,18 +354,7 @@ def note_whole_model_follower(using: str, user_pk: Any, content_type_ids: Iterab
     """Remember that the user follows these models (see :func:`unread_count`)."""
     key = (using, user_pk)
     models = {*_WHOLE_MODEL_FOLLOWERS.get(key, ()), *(int(ct) for ct in content_type_ids)}
-    _remember(_WHOLE_MODEL_FOLLOWERS, key, tuple(sorted(models)), WHOLE_MODEL_FOLLOWERS_KEPT)
-
-
-def _remember(memo: OrderedDict[Any, Any], key: Any, value: Any, kept: int) -> None:
-    """Set ``key`` in ``memo`` as its newest entry, dropping the oldest beyond ``kept``."""
-    memo[key] = value
-    memo.move_to_end(key)
-    while len(memo) > kept:
-        try:
-            memo.popitem(last=False)
-        except KeyError:  # emptied by another thread meanwhile
-            break
+    remember(_WHOLE_MODEL_FOLLOWERS, key, tuple(sorted(models)), WHOLE_MODEL_FOLLOWERS_KEPT)
 
 
 def align_unread(given: Any, actions: Sequence[Action]) -> list[bool]:
