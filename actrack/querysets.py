@@ -246,10 +246,17 @@ class ActionQuerySet(models.QuerySet["Action"]):
         ``unread=True`` keeps only the actions unread for ``user``. The user's
         trackers (and read state) are read from this queryset's database.
         """
+        from actrack.feedengine import TrackerMatch
+
         trackers = tracker_rows(user, self.db, created=unread)
         # Unread actions are a subset of the feed: their condition replaces the
         # feed's, so a page still has one tracker condition to fan out.
-        qs = self.unread_for(user, trackers) if unread else self.tracked_by(trackers).visible()
+        if unread:
+            qs = self.unread_for(user, trackers)
+        elif trackers:
+            qs = self.filter(TrackerMatch(trackers, owner=user.pk)).visible()
+        else:
+            qs = self.none()
         if not include_own:
             qs = qs.excluding_actor(user)
         return qs.filter(**filters).newest_first()
@@ -273,14 +280,11 @@ class ActionQuerySet(models.QuerySet["Action"]):
         """One page of actions (newest first) and the cursor of the next page."""
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 1000:
             raise ValueError(f"Page size must be an integer from 1 to 1000, got {size!r}")
-        from actrack.feedengine import fetch_actions, page_ids_sql
+        from actrack.feedengine import fetch_page
 
         position = decode_cursor(cursor) if cursor else None
-        fanout = page_ids_sql(self, position, size + 1)
-        rows: list[Action]
-        if fanout is not None:
-            rows = fetch_actions(self.model, self.db, fanout, size + 1)
-        else:
+        rows = fetch_page(self, position, size + 1)
+        if rows is None:
             rows = list(self.after_cursor(cursor).newest_first()[: size + 1])
         actions = rows[:size]
         more = len(rows) > size

@@ -63,15 +63,17 @@ def settled(page: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_count_memo() -> Iterator[None]:
-    """Each test starts with no user remembered as needing the count's fan-out, and
-    no unread actions kept to check again (test databases reuse ids)."""
-    from actrack import readstate
+    """Each test starts with no user remembered as needing the count's fan-out or
+    the whole page statement, and no unread actions kept to check again (test
+    databases reuse ids)."""
+    from actrack import feedengine, readstate
 
-    readstate._FAN_OUT_USERS.clear()
-    readstate._WITNESSES.clear()
+    memos = (readstate._FAN_OUT_USERS, readstate._WITNESSES, feedengine._WHOLE_STATEMENT_FEEDS)
+    for memo in memos:
+        memo.clear()
     yield
-    readstate._FAN_OUT_USERS.clear()
-    readstate._WITNESSES.clear()
+    for memo in memos:
+        memo.clear()
 
 
 @pytest.fixture(scope="session")

@@ -546,3 +546,86 @@ def test_keys_with_quotes_backslashes_and_braces_page_like_the_plain_feed(
     assert len(expected) == len(keys) * 2
     for size in (5, 20):
         assert _pages(lambda: Action.objects.tracked_by(trackers), size) == expected
+
+
+# -- PostgreSQL: the walk alone first (feedengine.fetch_page) ---------------------------------
+
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the walk alone saves PostgreSQL's planning"
+)
+
+
+@postgresql_only
+def test_a_walk_that_settles_the_page_runs_alone(count_queries: Any) -> None:
+    busy_user, _old_user = _busy_and_old_world()
+    expected = [a.pk for a in busy_user.actions.feed()]
+    feed = busy_user.actions.feed()
+    with count_queries() as log:
+        first = feed.page()
+        second = feed.page(cursor=first.next_cursor)
+    assert len(log) == 2  # one statement a page
+    for sql in log.statements:
+        assert "_w AS" in sql and "_heads" not in sql
+    assert [a.pk for a in [*first.actions, *second.actions]] == expected[:40]
+    assert not feedengine._WHOLE_STATEMENT_FEEDS
+
+
+@postgresql_only
+def test_a_walk_that_does_not_settle_the_page_leaves_it_to_the_whole_statement(
+    count_queries: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old user's followed trains acted before the 300 newest actions: the walk
+    (120 rows) finds none of them."""
+    _busy_user, old_user = _busy_and_old_world()
+    expected = [a.pk for a in old_user.actions.feed()]
+    assert len(expected) >= 100
+    feed = old_user.actions.feed()
+    with count_queries() as log:
+        first = feed.page()
+    assert len(log) == 2  # the walk alone, then the whole statement
+    assert "_heads" not in log.statements[0] and "_heads" in log.statements[1]
+    assert [a.pk for a in first.actions] == expected[:20]
+    with count_queries() as log:
+        again = feed.page()
+        second = feed.page(cursor=first.next_cursor)
+    assert len(log) == 2  # remembered: the whole statement at once, on any page
+    assert all("_heads" in sql for sql in log.statements)
+    assert [a.pk for a in again.actions] == expected[:20]
+    assert [a.pk for a in second.actions] == expected[20:40]
+    clock = feedengine.time.monotonic() + feedengine.WALK_RETRY_SECONDS + 1
+    monkeypatch.setattr(feedengine.time, "monotonic", lambda: clock)
+    with count_queries() as log:
+        assert [a.pk for a in feed.page().actions] == expected[:20]
+    assert len(log) == 2  # tried again after a while
+
+
+@postgresql_only
+def test_a_walk_that_reads_the_whole_timeline_settles_a_short_page(count_queries: Any) -> None:
+    trains = [make_train() for _ in range(40)]  # 120 scans: a walk of 120 rows
+    user = make_user()
+    actrack.track(user, trains, actor_only=False)
+    now = timezone.now()
+    logged = [
+        actrack.log(trains[n], "departed", timestamp=now + dt.timedelta(minutes=n + 1))
+        for n in range(5)
+    ]
+    actrack.log(make_station(), "closed")  # followed by nobody
+    feed = user.actions.feed()
+    with count_queries() as log:
+        page = feed.page()
+    assert len(log) == 1
+    assert "_w AS" in log.statements[0] and "_heads" not in log.statements[0]
+    assert [a.pk for a in page.actions] == [a.pk for a in reversed(logged)]
+    assert page.next_cursor is None
+
+
+def test_only_user_feeds_on_postgresql_try_the_walk_alone(count_queries: Any) -> None:
+    """Elsewhere, and for trackers given directly, a page is the whole statement."""
+    busy_user, _old_user = _busy_and_old_world()
+    trackers = list(busy_user.trackers.all())
+    for queryset in (Action.objects.tracked_by(trackers).visible(), busy_user.actions.feed()):
+        with count_queries() as log:
+            page = queryset.page()
+        assert len(page.actions) == 20
+        alone = connection.vendor == "postgresql" and queryset.query.where.children[0].lhs.owner
+        assert ("_heads" in log.statements[0]) is not alone
