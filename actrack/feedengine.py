@@ -189,15 +189,16 @@ def fetch_page(
     user's feed page first runs the walk alone. When it does not settle the
     page (it found fewer than ``limit`` matches in rows that did not reach
     the end of the timeline), the whole statement runs, a second query, and
-    the process sends that user's pages with the same filters straight to it
-    for ``WALK_RETRY_SECONDS``.
+    the process sends that user's feed pages (whatever their filters)
+    straight to it for ``WALK_RETRY_SECONDS``.
     """
     match = _find_match(queryset)
     owner = match[1].owner if match is not None else None
     key = None
     if owner is not None and connections[queryset.db].vendor == "postgresql":
-        where = queryset.query.where
-        key = (queryset.db, owner, str(where))
+        # Per user, whatever the other filters: a hint, and filters may hold
+        # subqueries that compare by identity only.
+        key = (queryset.db, owner)
         failed = _WHOLE_STATEMENT_FEEDS.get(key)
         if failed is not None and time.monotonic() - failed <= WALK_RETRY_SECONDS:
             key = None
@@ -217,9 +218,9 @@ def fetch_page(
     return found
 
 
-#: Users' feeds (database, owner, filters) whose last page the walk alone did not
-#: settle, with when (``time.monotonic()``): for
-#: ``WALK_RETRY_SECONDS`` their pages run the whole statement at once.
+#: Users (database, pk) whose last feed page the walk alone did not settle, with
+#: when (``time.monotonic()``): for ``WALK_RETRY_SECONDS`` their feed pages run the
+#: whole statement at once.
 _WHOLE_STATEMENT_FEEDS: OrderedDict[tuple[Any, ...], float] = OrderedDict()
 WHOLE_STATEMENT_FEEDS_KEPT = 10_000
 WALK_RETRY_SECONDS = 60.0

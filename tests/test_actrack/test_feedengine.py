@@ -629,3 +629,19 @@ def test_only_user_feeds_on_postgresql_try_the_walk_alone(count_queries: Any) ->
         assert len(page.actions) == 20
         alone = connection.vendor == "postgresql" and queryset.query.where.children[0].lhs.owner
         assert ("_heads" in log.statements[0]) is not alone
+
+
+@postgresql_only
+def test_the_whole_statement_is_remembered_per_user_whatever_the_filters(
+    count_queries: Any,
+) -> None:
+    """Filters may hold subqueries, which compare by identity: the hint is per user."""
+    _busy_user, old_user = _busy_and_old_world()
+    old_user.actions.feed().page()  # the walk falls short: remembered
+    filtered = old_user.actions.feed().involving_model(Station)  # reads the trackers
+    with count_queries() as log:
+        page = filtered.page()
+    assert len(log) == 1 and "_heads" in log.statements[0]
+    expected = [a.pk for a in old_user.actions.feed().involving_model(Station)]
+    assert [a.pk for a in page.actions] == expected[:20]
+    assert len(feedengine._WHOLE_STATEMENT_FEEDS) == 1
