@@ -47,6 +47,8 @@ class Results:
     page_queries: list[tuple[int, int, int, int, int]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     phases: dict[str, float] = field(default_factory=dict)  # seconds per timing phase
+    #: Per page-50 user: (user type, page 1 p50, page 50 p50), timed interleaved.
+    deep_pages: list[tuple[str, float, float]] = field(default_factory=list)
 
     def add(
         self, operation: str, group: str, comparison: Comparison, *, both: bool = True

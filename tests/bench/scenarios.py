@@ -154,10 +154,23 @@ class Runner(WritePhases):
         )
         for index in timed:
             self.results.add(PAGE1_SAME_USERS, "all users", self.page1[index])
+            # Both pages of the same user, in turns, for the goal's ratio: the rows
+            # above were timed in different phases, with other sample counts.
+            user = self.loaded.users[index]
+            cursor = self._cursor_before(user, DEEP_PAGES[1])
+            turns = self._compare(
+                lambda user=user: _ids(self.actrack_page(user).actions),
+                lambda user=user, cursor=cursor: _ids(self.actrack_page(user, cursor).actions),
+            )
+            self.results.deep_pages.append(
+                (self.data.user_types[index], turns.actrack.p50, turns.actstream.p50)
+            )
         names = ", ".join(sorted({self.data.user_types[i] for i in timed}))
         self.results.notes.append(
             f"Page {DEEP_PAGES[1]} is timed for {len(timed)} users ({names}); "
-            f'"{PAGE1_SAME_USERS}" is page 1 of the same users.'
+            f'"{PAGE1_SAME_USERS}" is page 1 of the same users. For the goal, each of '
+            f"them is timed again on page 1 and page {DEEP_PAGES[1]} in turns, and the "
+            "two medians compared user by user."
         )
 
     def _time_deep_page(self, page: int, candidates: list[int], *, limit: int) -> list[int]:

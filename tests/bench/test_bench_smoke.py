@@ -118,6 +118,8 @@ def test_bench_command_reports_every_operation(tmp_path: Path) -> None:
 
     goals = table_rows(report, "### Goals")
     assert any(goal.startswith("bulk logging") for goal in goals)
+    deep = next(cells for goal, cells in goals.items() if goal.startswith("page 50 costs"))
+    assert re.fullmatch(r"(\w+ \d+\.\d\dx)(, \w+ \d+\.\d\dx)*", deep[1]), deep
 
 
 def test_report_command_names_driver_options_without_the_password() -> None:
