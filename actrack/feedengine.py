@@ -388,11 +388,7 @@ def count_unread_sql(
     others = "user_id = %s AND tracked_key = ''"
     if models:
         others += f" AND tracked_ct_id NOT IN ({', '.join(str(m) for m in models)})"
-    listed = (
-        "string_agg(DISTINCT CAST(tracked_ct_id AS TEXT), ',')"
-        if statement.postgres
-        else "group_concat(DISTINCT tracked_ct_id)"
-    )
+    listed = _id_list(statement.postgres, "tracked_ct_id", distinct=True)
     other = "-1" if cap is None else "'-1'"
     return (
         f"SELECT CASE WHEN _o.other THEN {other} ELSE ({count}) END, CASE WHEN _o.other THEN "
@@ -401,9 +397,13 @@ def count_unread_sql(
     ), [*params, user.pk, user.pk, user.pk]
 
 
-def _id_list(postgres: bool, column: str) -> str:
-    """SQL aggregate: the values of ``column`` as comma-separated text (NULL for none)."""
-    return f"string_agg(CAST({column} AS TEXT), ',')" if postgres else f"group_concat({column})"
+def _id_list(postgres: bool, column: str, *, distinct: bool = False) -> str:
+    """SQL aggregate: the values of ``column`` (each once if ``distinct``) as
+    comma-separated text (NULL for none)."""
+    once = "DISTINCT " if distinct else ""
+    if postgres:
+        return f"string_agg({once}CAST({column} AS TEXT), ',')"
+    return f"group_concat({once}{column})"
 
 
 def _count_statement(user: Any, connection: BaseDatabaseWrapper, limit: int) -> _Statement:
