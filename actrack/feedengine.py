@@ -30,7 +30,6 @@ actions it found, one by one (:func:`witness_count_sql`).
 from __future__ import annotations
 
 import json
-import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -39,7 +38,7 @@ from django.db import connections
 from django.db.models import BooleanField, Expression, Q
 from django.db.models.lookups import Exact
 
-from actrack.memo import remember
+from actrack.memo import note_now, within
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -199,8 +198,7 @@ def fetch_page(
         # Per user, whatever the other filters: a hint, and filters may hold
         # subqueries that compare by identity only.
         key = (queryset.db, owner)
-        failed = _WHOLE_STATEMENT_FEEDS.get(key)
-        if failed is not None and time.monotonic() - failed <= WALK_RETRY_SECONDS:
+        if within(_WHOLE_STATEMENT_FEEDS, key, WALK_RETRY_SECONDS):
             key = None
     if key is not None:
         ids = page_ids_sql(queryset, position, limit, walk_only=True)
@@ -209,7 +207,7 @@ def fetch_page(
         rows = fetch_actions(queryset.model, queryset.db, ids, limit, settled=True)
         if rows is not None:
             return rows
-        remember(_WHOLE_STATEMENT_FEEDS, key, time.monotonic(), WHOLE_STATEMENT_FEEDS_KEPT)
+        note_now(_WHOLE_STATEMENT_FEEDS, key, WHOLE_STATEMENT_FEEDS_KEPT)
     ids = page_ids_sql(queryset, position, limit)
     if ids is None:
         return None

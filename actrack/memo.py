@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -15,3 +16,14 @@ def remember(memo: OrderedDict[Any, Any], key: Any, value: Any, kept: int) -> No
             memo.popitem(last=False)
         except KeyError:  # emptied by another thread meanwhile
             break
+
+
+def note_now(memo: OrderedDict[Any, float], key: Any, kept: int) -> None:
+    """Remember that ``key`` happened now (``time.monotonic()``): see :func:`within`."""
+    remember(memo, key, time.monotonic(), kept)
+
+
+def within(memo: OrderedDict[Any, float], key: Any, seconds: float) -> bool:
+    """Whether ``key`` was noted (:func:`note_now`) at most ``seconds`` ago."""
+    when = memo.get(key)
+    return when is not None and time.monotonic() - when <= seconds

@@ -13,7 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 import actrack
-from actrack import feedengine
+from actrack import feedengine, memo
 from actrack.models import Action
 from tests.conftest import make_line, make_station, make_train, make_user
 from tests.demo.models import Line, Station
@@ -592,8 +592,8 @@ def test_a_walk_that_does_not_settle_the_page_leaves_it_to_the_whole_statement(
     assert all("_heads" in sql for sql in log.statements)
     assert [a.pk for a in again.actions] == expected[:20]
     assert [a.pk for a in second.actions] == expected[20:40]
-    clock = feedengine.time.monotonic() + feedengine.WALK_RETRY_SECONDS + 1
-    monkeypatch.setattr(feedengine.time, "monotonic", lambda: clock)
+    clock = memo.time.monotonic() + feedengine.WALK_RETRY_SECONDS + 1
+    monkeypatch.setattr(memo.time, "monotonic", lambda: clock)
     with count_queries() as log:
         assert [a.pk for a in feed.page().actions] == expected[:20]
     assert len(log) == 2  # tried again after a while

@@ -12,7 +12,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 import actrack
-from actrack import readstate
+from actrack import memo, readstate
 from actrack.models import Action, ReadAction, ReadMark
 from actrack.readstate import mark_all_read, unread_count
 from tests.conftest import log as _log
@@ -33,7 +33,9 @@ def _later(minutes: int = 1) -> dt.datetime:
 
 def fans_out(user: Any) -> None:
     """As after a count that needed the fan-out: the next ones go straight to it."""
-    readstate._FAN_OUT_USERS[(connection.alias, user.pk)] = readstate.time.monotonic()
+    memo.note_now(
+        readstate._FAN_OUT_USERS, (connection.alias, user.pk), readstate.FAN_OUT_USERS_KEPT
+    )
 
 
 @pytest.fixture
@@ -645,8 +647,8 @@ def test_after_a_fan_out_the_next_counts_fan_out_at_once(
     with count_queries() as then:
         assert which_plan(follower) == (3, False)
     assert len(then) == COUNT_QUERIES
-    clock = readstate.time.monotonic() + readstate.FAN_OUT_RETRY_SECONDS + 1
-    monkeypatch.setattr(readstate.time, "monotonic", lambda: clock)
+    clock = memo.time.monotonic() + readstate.FAN_OUT_RETRY_SECONDS + 1
+    monkeypatch.setattr(memo.time, "monotonic", lambda: clock)
     with count_queries() as later:
         assert unread_count(follower) == 3
     assert len(later) == 2 * COUNT_QUERIES  # tried again, still too many
