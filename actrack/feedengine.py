@@ -39,6 +39,7 @@ from django.db.models import BooleanField, Expression, Q
 from django.db.models.lookups import Exact
 
 from actrack.memo import note_now, within
+from actrack.rows import columns, instances
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -240,10 +241,8 @@ def fetch_actions(
     did not settle the page; then None.
     """
     connection = connections[using]
-    quote = connection.ops.quote_name
-    fields = model._meta.concrete_fields
-    table = quote(model._meta.db_table)
-    column = {field.attname: f"{table}.{quote(field.column or field.attname)}" for field in fields}
+    table = connection.ops.quote_name(model._meta.db_table)
+    column = columns(model, connection)
     if settled:
         # The NULL id joins no action: its row comes last, all NULL.
         sql = (
@@ -257,26 +256,12 @@ def fetch_actions(
             f"({ids[0]}) ORDER BY {column['timestamp']} DESC, {column['id']} DESC "
             f"LIMIT {int(limit)}"
         )
-    converters = []  # as the ORM applies them: the backend's, then the field's
-    for number, field in enumerate(fields):
-        col = field.get_col(model._meta.db_table)
-        found = [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]
-        if found:
-            converters.append((number, found, col))
-    names = list(column)
     with connection.cursor() as cursor:
         cursor.execute(sql, ids[1])
         rows = cursor.fetchall()
     if settled and rows and rows[-1][0] is None:
         return None
-    actions = []
-    for row in rows:
-        values = list(row)
-        for number, found, col in converters:
-            for converter in found:
-                values[number] = converter(values[number], col, connection)
-        actions.append(model.from_db(using, names, values))
-    return actions
+    return instances(model, using, connection, rows)
 
 
 def _max_params(connection: BaseDatabaseWrapper) -> int | None:

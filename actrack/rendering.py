@@ -18,6 +18,8 @@ from django.core.exceptions import ValidationError
 from django.db import connections
 
 from actrack.conf import app_settings
+from actrack.inserts import rows_per_statement, slices
+from actrack.rows import columns, instances, plain
 
 if TYPE_CHECKING:
     from actrack.models import Action
@@ -104,6 +106,8 @@ def load_objects(wanted: dict[int, set[str]], using: str) -> dict[tuple[int, str
 
     A model whose ``__str__`` follows foreign keys can list them in an
     ``actrack_select_related`` attribute; they are loaded in the same query.
+    Models whose fields all live in their own table are read by a hand-written
+    query (see :mod:`actrack.rows`), others through their base manager.
     """
     objects: dict[tuple[int, str], Any] = {}
     for ct_id, keys in wanted.items():
@@ -120,11 +124,7 @@ def load_objects(wanted: dict[int, set[str]], using: str) -> dict[tuple[int, str
                 continue
         if not lookup:
             continue
-        manager = model._base_manager.using(using)
-        related = getattr(model, "actrack_select_related", None)
-        if related:
-            manager = manager.select_related(*related)
-        for pk, obj in manager.in_bulk(list(lookup)).items():
+        for pk, obj in _by_pk(model, using, list(lookup)):
             objects[(ct_id, lookup.get(pk, str(pk)))] = obj
     return objects
 
@@ -162,3 +162,27 @@ def render_actions(
         handler = action.handler
         results.append(handler.render(handler.get_context(**extra)))
     return results
+
+
+def _by_pk(model: type[Any], using: str, pks: list[Any]) -> list[tuple[Any, Any]]:
+    """``(pk, instance)`` of the instances of ``model`` whose keys are in ``pks``."""
+    if not plain(model):
+        manager = model._base_manager.using(using)
+        related = getattr(model, "actrack_select_related", None)
+        if related:
+            manager = manager.select_related(*related)
+        return list(manager.in_bulk(pks).items())
+    connection = connections[using]
+    pk_field = model._meta.pk
+    column = columns(model, connection)
+    table = connection.ops.quote_name(model._meta.db_table)
+    head = f"SELECT {', '.join(column.values())} FROM {table} WHERE {column[pk_field.attname]} IN "
+    found = []
+    with connection.cursor() as cursor:
+        for chunk in slices(pks, rows_per_statement(connection, 1, len(pks))):
+            cursor.execute(
+                head + f"({', '.join(['%s'] * len(chunk))})",
+                [pk_field.get_db_prep_value(pk, connection) for pk in chunk],
+            )
+            found += instances(model, using, connection, cursor.fetchall())
+    return [(obj.pk, obj) for obj in found]

@@ -1,0 +1,152 @@
+"""Objects read by hand-written queries (actrack.rows) are the ORM's, field for field."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, models
+from django.test.utils import CaptureQueriesContext, isolate_apps
+from django.utils import timezone
+
+from actrack.rendering import load_objects
+from actrack.rows import plain
+from tests.conftest import make_journey, make_station, make_ticket, make_user
+from tests.demo.models import Journey, Station
+
+pytestmark = pytest.mark.django_db
+
+
+def field_values(obj: Any) -> dict[str, Any]:
+    return {field.attname: getattr(obj, field.attname) for field in obj._meta.concrete_fields}
+
+
+def wanted_of(*objs: Any) -> dict[int, set[str]]:
+    wanted: dict[int, set[str]] = {}
+    for obj in objs:
+        wanted.setdefault(ContentType.objects.get_for_model(obj).pk, set()).add(str(obj.pk))
+    return wanted
+
+
+def test_plain_models_load_as_the_orm_loads_them_one_query_per_model() -> None:
+    user = make_user("reader")
+    user.last_login = timezone.now() - dt.timedelta(days=2)
+    user.is_staff = True
+    user.save()
+    stations = [make_station("north"), make_station("south")]
+    ticket = make_ticket("T-42")
+    expected = [type(o)._base_manager.get(pk=o.pk) for o in (user, *stations, ticket)]
+    wanted = wanted_of(user, *stations, ticket)
+
+    with CaptureQueriesContext(connection) as queries:
+        found = load_objects(wanted, "default")
+
+    assert len(queries) == 3  # users, stations, tickets
+    for obj in expected:
+        loaded = found[(ContentType.objects.get_for_model(obj).pk, str(obj.pk))]
+        assert type(loaded) is type(obj)
+        assert field_values(loaded) == field_values(obj)
+        assert loaded._state.db == "default"
+        assert loaded._state.adding is False
+    # Converters applied as the ORM applies them: aware datetimes, booleans.
+    loaded_user = found[(ContentType.objects.get_for_model(user).pk, str(user.pk))]
+    assert loaded_user.last_login == user.last_login
+    assert loaded_user.last_login.tzinfo is not None
+    assert loaded_user.is_staff is True
+
+
+def test_uuid_keys_load_on_the_hand_written_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without its select_related list, Journey (UUID-keyed) is plain.
+    monkeypatch.setattr(Journey, "actrack_select_related", None)
+    journey = make_journey()
+    assert plain(Journey)
+    ct = ContentType.objects.get_for_model(Journey).pk
+
+    found = load_objects({ct: {str(journey.pk)}}, "default")
+
+    assert field_values(found[(ct, str(journey.pk))]) == field_values(journey)
+
+
+def test_select_related_models_keep_the_orm_path_and_load_relations_in_the_same_query() -> None:
+    journey = make_journey()
+    assert not plain(Journey)
+    ct = ContentType.objects.get_for_model(Journey).pk
+
+    with CaptureQueriesContext(connection) as queries:
+        found = load_objects({ct: {str(journey.pk)}}, "default")
+        text = str(found[(ct, str(journey.pk))])
+
+    assert len(queries) == 1
+    assert text == str(journey)
+
+
+def test_keys_that_are_not_keys_of_the_model_are_skipped() -> None:
+    station = make_station("east")
+    ct = ContentType.objects.get_for_model(Station).pk
+
+    found = load_objects(
+        {ct: {str(station.pk), "not-a-number", str(station.pk + 1000)}}, "default"
+    )
+
+    assert list(found) == [(ct, str(station.pk))]
+
+
+def test_more_keys_than_one_statement_takes_are_all_loaded() -> None:
+    count = 1_200  # over SQLite's old limit of 999 parameters
+    Station.objects.bulk_create([Station(name=f"s{n}") for n in range(count)])
+    keys = {str(pk) for pk in Station.objects.values_list("pk", flat=True)}
+    ct = ContentType.objects.get_for_model(Station).pk
+
+    found = load_objects({ct: keys}, "default")
+
+    assert {key for _ct, key in found} == keys
+    assert all(str(obj.pk) == key for (_ct, key), obj in found.items())
+
+
+@isolate_apps("tests.demo")
+def test_only_models_read_from_their_own_table_by_the_plain_manager_are_plain() -> None:
+    class Base(models.Model):
+        name = models.CharField(max_length=10)
+
+        class Meta:
+            app_label = "demo"
+
+    class Child(Base):
+        extra = models.CharField(max_length=10)
+
+        class Meta:
+            app_label = "demo"
+
+    class Proxied(Base):
+        class Meta:
+            app_label = "demo"
+            proxy = True
+
+    class Filtered(models.Manager["Managed"]):
+        def get_queryset(self) -> models.QuerySet[Managed]:
+            return super().get_queryset().filter(name="kept")
+
+    class Managed(models.Model):
+        name = models.CharField(max_length=10)
+        objects = Filtered()
+
+        class Meta:
+            app_label = "demo"
+            base_manager_name = "objects"
+
+    class Related(models.Model):
+        base = models.ForeignKey(Base, on_delete=models.CASCADE)
+        actrack_select_related = ("base",)
+
+        class Meta:
+            app_label = "demo"
+
+    assert plain(Base)
+    assert not plain(Child)
+    assert not plain(Proxied)
+    assert not plain(Managed)
+    assert not plain(Related)
+    assert plain(get_user_model())
