@@ -247,6 +247,7 @@ class ActionQuerySet(models.QuerySet["Action"]):
         trackers (and read state) are read from this queryset's database.
         """
         from actrack.feedengine import TrackerMatch
+        from actrack.readstate import user_ref
 
         trackers = tracker_rows(user, self.db, created=unread)
         # Unread actions are a subset of the feed: their condition replaces the
@@ -254,7 +255,15 @@ class ActionQuerySet(models.QuerySet["Action"]):
         if unread:
             qs = self.unread_for(user, trackers)
         elif trackers:
-            qs = self.filter(TrackerMatch(trackers, owner=user.pk)).visible()
+            # The level and the user's own actions are left out by the condition itself.
+            match = TrackerMatch(
+                trackers,
+                owner=user.pk,
+                min_level=app_settings.READABLE_LEVEL,
+                not_by=None if include_own else user_ref(user),
+            )
+            qs = self.filter(match)
+            return (qs.filter(**filters) if filters else qs).newest_first()
         else:
             qs = self.none()
         if not include_own:

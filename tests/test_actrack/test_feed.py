@@ -73,6 +73,18 @@ def test_own_actions_are_excluded_unless_asked() -> None:
     actrack.track(user, user)
     assert list(user.actions.feed()) == []
     assert list(user.actions.feed(include_own=True)) == [own]
+    # The same through the feed engine's page.
+    assert user.actions.feed().page().actions == []
+    assert user.actions.feed(include_own=True).page().actions == [own]
+
+
+def test_actions_without_actor_are_not_taken_for_the_users_own() -> None:
+    user, train = make_user(), make_train()
+    system = actrack.log(None, "cleaned", targets=train)
+    other = _log(make_user(), "boarded", targets=train)
+    actrack.track(user, train, actor_only=False)
+    assert list(user.actions.feed()) == [other, system]
+    assert user.actions.feed().page().actions == [other, system]
 
 
 def test_actions_below_readable_level_are_hidden_and_floor_cannot_be_lowered() -> None:
@@ -84,8 +96,12 @@ def test_actions_below_readable_level_are_hidden_and_floor_cannot_be_lowered() -
     assert list(user.actions.feed()) == [warning, info]
     assert list(user.actions.feed(level__gte=actrack.level.WARNING)) == [warning]
     assert list(user.actions.feed(level__gte=0)) == [warning, info]
+    assert user.actions.feed().page().actions == [warning, info]
+    assert user.actions.feed(level__gte=actrack.level.WARNING).page().actions == [warning]
+    assert user.actions.feed(level__gte=0).page().actions == [warning, info]
     with override_settings(ACTRACK={"READABLE_LEVEL": 10}):
         assert len(user.actions.feed()) == 3
+        assert len(user.actions.feed().page().actions) == 3
 
 
 def test_an_action_matching_several_trackers_appears_once() -> None:
