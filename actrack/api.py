@@ -16,6 +16,7 @@ from django.db import DEFAULT_DB_ALIAS, router, transaction
 from django.utils import timezone, translation
 from django.utils.functional import Promise
 
+from actrack import trackercache
 from actrack.conf import app_settings
 from actrack.keys import (
     as_list,
@@ -410,6 +411,7 @@ def track(
     upsert_trackers(
         db, sorted(rows, key=lambda row: (row.tracked_ct_id, row.tracked_key)), update_fields
     )
+    trackercache.forget(user.pk, db)
     if models := [ct for _obj, ct, key in items if not key]:
         from actrack.readstate import note_whole_model_follower
 
@@ -447,6 +449,7 @@ def untrack(
         .filter(user=user)
         .filter(_refs_q([(ct, key) for _, ct, key in items]))
     )
+    trackercache.forget(user.pk, db)
     if not verb_set and not log:
         return _delete_trackers(matching, db)
     trackers = list(matching)

@@ -29,6 +29,7 @@ actions it found, one by one (:func:`witness_count_sql`).
 
 from __future__ import annotations
 
+import copy
 import json
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
@@ -76,6 +77,7 @@ class TrackerMatch(Expression):
         owner: Any = None,
         min_level: int | None = None,
         not_by: tuple[int, str] | None = None,
+        fingerprint: str | None = None,
     ) -> None:
         super().__init__()
         self.trackers = tuple(trackers)
@@ -89,6 +91,10 @@ class TrackerMatch(Expression):
         #: or above; ``not_by`` (content type id, key): not that actor's actions.
         self.min_level = min_level
         self.not_by = not_by
+        #: Set when ``trackers`` are the owner's rows kept by this process, with their
+        #: fingerprint: a page checks it (see actrack.trackercache); a query reads
+        #: the rows again.
+        self.fingerprint = fingerprint
 
     def __repr__(self) -> str:
         unread = ", unread" if self.unread_for is not None else ""
@@ -114,10 +120,14 @@ class TrackerMatch(Expression):
         return self.copy()
 
     def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> tuple[str, Any]:
+        from actrack import trackercache
         from actrack.querysets import tracker_condition
 
         since = self.unread_for is not None
-        condition = tracker_condition(self.trackers, since_created=since, own_links=self.own)
+        trackers = self.trackers
+        if self.fingerprint is not None:
+            trackers = tuple(trackercache.read(self.owner, compiler.using or "default"))
+        condition = tracker_condition(trackers, since_created=since, own_links=self.own)
         if condition is None:
             condition = Q(pk__in=[])
         if self.min_level is not None:
@@ -211,6 +221,46 @@ def fetch_page(
     """
     match = _find_match(queryset)
     owner = match[1].owner if match is not None else None
+    guard = None
+    if match is not None and match[1].fingerprint is not None:
+        guard = _tracker_guard(queryset.db, match[1])
+    try:
+        return _fetch_page(queryset, position, limit, owner, guard)
+    except _StaleTrackers:
+        assert match is not None
+        return fetch_page(_with_fresh_trackers(queryset, *match), position, limit)
+
+
+class _StaleTrackers(Exception):
+    """The trackers a page was built from are no longer the user's."""
+
+
+def _tracker_guard(using: str, match: TrackerMatch) -> tuple[str, list[Any]]:
+    """SQL true when the user's trackers still have the fingerprint ``match`` was built with."""
+    from actrack.trackercache import fingerprint_sql
+
+    return f"({fingerprint_sql(connections[using])}) = %s", [match.owner, match.fingerprint]
+
+
+def _with_fresh_trackers(queryset: ActionQuerySet, index: int, match: TrackerMatch) -> Any:
+    """``queryset`` with the owner's trackers read again (and kept) in its tracker condition."""
+    from actrack import trackercache
+
+    fresh = copy.copy(match)
+    fresh.trackers = tuple(trackercache.read(match.owner, queryset.db))
+    fresh.fingerprint = None
+    clone = queryset.all()
+    clone.query.where.children[index] = Exact(fresh, True)  # type: ignore[call-overload]
+    return clone
+
+
+def _fetch_page(
+    queryset: ActionQuerySet,
+    position: tuple[dt.datetime, int] | None,
+    limit: int,
+    owner: Any,
+    guard: tuple[str, list[Any]] | None,
+) -> list[Action] | None:
     key = None
     if owner is not None and connections[queryset.db].vendor == "postgresql":
         # Per user, whatever the other filters: a hint, and filters may hold
@@ -222,14 +272,14 @@ def fetch_page(
         ids = page_ids_sql(queryset, position, limit, walk_only=True)
         if ids is None:
             return None
-        rows = fetch_actions(queryset.model, queryset.db, ids, limit, settled=True)
+        rows = fetch_actions(queryset.model, queryset.db, ids, limit, settled=True, guard=guard)
         if rows is not None:
             return rows
         note_now(_WHOLE_STATEMENT_FEEDS, key, WHOLE_STATEMENT_FEEDS_KEPT)
     ids = page_ids_sql(queryset, position, limit)
     if ids is None:
         return None
-    found = fetch_actions(queryset.model, queryset.db, ids, limit)
+    found = fetch_actions(queryset.model, queryset.db, ids, limit, guard=guard)
     assert found is not None
     return found
 
@@ -249,13 +299,16 @@ def fetch_actions(
     limit: int,
     *,
     settled: bool = False,
+    guard: tuple[str, list[Any]] | None = None,
 ) -> list[Action] | None:
     """The actions whose ids ``ids`` (SQL, parameters) selects, newest first, at most ``limit``.
 
     A raw query and ``from_db``, with the converters the ORM would apply: for a
     page this took half the time of a queryset, whose compiling cost more than
     running it. ``settled``: ``ids`` may end with a NULL id, meaning that it
-    did not settle the page; then None.
+    did not settle the page; then None. ``guard``: SQL checked first, in the
+    same statement; when false, nothing else runs and :class:`_StaleTrackers`
+    is raised.
     """
     connection = connections[using]
     table = connection.ops.quote_name(model._meta.db_table)
@@ -273,9 +326,24 @@ def fetch_actions(
             f"({ids[0]}) ORDER BY {column['timestamp']} DESC, {column['id']} DESC "
             f"LIMIT {int(limit)}"
         )
+    params = list(ids[1])
+    if guard is not None:
+        # One row more, last, when the guard fails; the page runs only when it holds.
+        nulls = ", ".join(["NULL"] * len(column))
+        sql = (
+            f"WITH _guard AS (SELECT {guard[0]} AS ok) SELECT * FROM (SELECT _p.*, FALSE AS "
+            f"_stale FROM ({sql}) AS _p WHERE (SELECT ok FROM _guard) UNION ALL SELECT {nulls}, "
+            "TRUE FROM _guard WHERE NOT ok) AS _q ORDER BY _q._stale, _q.timestamp DESC NULLS "
+            "LAST, _q.id DESC NULLS LAST"
+        )
+        params = [*guard[1], *params]
     with connection.cursor() as cursor:
-        cursor.execute(sql, ids[1])
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
+    if guard is not None:
+        if rows and rows[-1][-1]:
+            raise _StaleTrackers
+        rows = [row[:-1] for row in rows]
     if settled and rows and rows[-1][0] is None:
         return None
     return instances(model, using, connection, rows)

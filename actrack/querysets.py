@@ -70,20 +70,26 @@ def tracker_rows(user: Any, using: str | None = None, *, created: bool = True) -
     with connection.cursor() as cursor:
         cursor.execute(sql, [user.pk])
         rows = cursor.fetchall()
-    empty = ("[]", "", None)
     if not created:
-        return [
-            TrackerRow(ct, key, [] if vb in empty else json.loads(vb), bool(ao), None)
-            for ct, key, vb, ao in rows
-        ]
+        return [tracker_row(ct, key, vb, ao, None) for ct, key, vb, ao in rows]
     field = Tracker._meta.get_field("created")
     converters = connection.ops.get_db_converters(field.get_col(""))
     trackers = []
     for ct, key, vb, ao, when in rows:
         for converter in converters:  # as the ORM would: aware datetimes under USE_TZ
             when = converter(when, field, connection)
-        trackers.append(TrackerRow(ct, key, [] if vb in empty else json.loads(vb), bool(ao), when))
+        trackers.append(tracker_row(ct, key, vb, ao, when))
     return trackers
+
+
+_NO_VERBS = ("[]", "", None)
+
+
+def tracker_row(ct: int, key: str, verbs: str | None, actor_only: Any, created: Any) -> TrackerRow:
+    """A :class:`TrackerRow` from its columns, the verbs as JSON text."""
+    return TrackerRow(
+        ct, key, [] if verbs in _NO_VERBS else json.loads(verbs), bool(actor_only), created
+    )
 
 
 class TempTracker:
@@ -246,10 +252,18 @@ class ActionQuerySet(models.QuerySet["Action"]):
         ``unread=True`` keeps only the actions unread for ``user``. The user's
         trackers (and read state) are read from this queryset's database.
         """
+        from actrack import trackercache
         from actrack.feedengine import TrackerMatch
         from actrack.readstate import user_ref
 
-        trackers = tracker_rows(user, self.db, created=unread)
+        # Feed pages check the rows this process kept (see actrack.trackercache).
+        fingerprint = None
+        if unread or not trackercache.applies(self.db):
+            trackers = tracker_rows(user, self.db, created=unread)
+        elif found := trackercache.kept(user.pk, self.db):
+            trackers, fingerprint = found
+        else:
+            trackers = trackercache.read(user.pk, self.db)
         # Unread actions are a subset of the feed: their condition replaces the
         # feed's, so a page still has one tracker condition to fan out.
         if unread:
@@ -261,6 +275,7 @@ class ActionQuerySet(models.QuerySet["Action"]):
                 owner=user.pk,
                 min_level=app_settings.READABLE_LEVEL,
                 not_by=None if include_own else user_ref(user),
+                fingerprint=fingerprint,
             )
             qs = self.filter(match)
             return (qs.filter(**filters) if filters else qs).newest_first()

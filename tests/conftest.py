@@ -64,16 +64,18 @@ def settled(page: Any) -> None:
 @pytest.fixture(autouse=True)
 def _fresh_count_memo() -> Iterator[None]:
     """Each test starts with no user remembered as needing the count's fan-out or
-    the whole page statement, and no unread actions kept to check again (test
-    databases reuse ids)."""
-    from actrack import feedengine, readstate
+    the whole page statement, no unread actions kept to check again and no
+    tracker rows kept (test databases reuse ids)."""
+    from actrack import feedengine, readstate, trackercache
 
     memos = (readstate._FAN_OUT_USERS, readstate._WITNESSES, feedengine._WHOLE_STATEMENT_FEEDS)
     for memo in memos:
         memo.clear()
+    trackercache.forget_all()
     yield
     for memo in memos:
         memo.clear()
+    trackercache.forget_all()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,114 @@
+"""Feeds' tracker rows, kept per process and checked by each page's statement.
+
+A feed page on PostgreSQL read the user's trackers (a round trip and, for a
+user with thousands of them, milliseconds of transfer and Python) before its
+statement could be built. The rows are now kept per process, by database and
+user, with a fingerprint of their row versions: each tracker's id, ``xmin``
+(the transaction that wrote that version of the row) and ``ctid`` (where the
+version lies: every insert or update, even in one transaction, writes a new
+version elsewhere). The page's statement computes the fingerprint
+again, in the snapshot it reads the actions in (see
+:func:`actrack.feedengine.fetch_actions`); when it differs (a tracker was
+added, changed or removed, by any process or in SQL), it reads no actions
+and the page runs again with the trackers read afresh. Kept rows never
+change a page: they only save the read.
+
+PostgreSQL only: SQLite has no row versions, and no round trips to save.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from django.db import connections
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    from actrack.querysets import TrackerRow
+
+#: Users' tracker rows, by (database alias, user pk): (rows, fingerprint), newest last.
+_KEPT: OrderedDict[tuple[str, Any], tuple[list[TrackerRow], str]] = OrderedDict()
+#: At most this many rows are kept in all (about 150 bytes each), the oldest users'
+#: dropped first.
+KEPT_ROWS = 200_000
+_lock = threading.Lock()
+_counted = [0]  # rows kept in all
+
+
+def applies(using: str) -> bool:
+    """Whether feeds in ``using`` keep their tracker rows (PostgreSQL)."""
+    return connections[using].vendor == "postgresql"
+
+
+def kept(user_pk: Any, using: str) -> tuple[list[TrackerRow], str] | None:
+    """The rows kept for the user and their fingerprint, if any (none for no trackers)."""
+    return _KEPT.get((using, user_pk))
+
+
+def read(user_pk: Any, using: str) -> list[TrackerRow]:
+    """The user's tracker rows (no creation times), read now and kept with their fingerprint."""
+    from actrack.models import Tracker
+    from actrack.querysets import tracker_row
+
+    connection = connections[using]
+    table = connection.ops.quote_name(Tracker._meta.db_table)
+    sql = (
+        "SELECT tracked_ct_id, tracked_key, verbs::text, actor_only, id, "
+        f"xmin::text || '/' || ctid::text FROM {table} WHERE user_id = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_pk])
+        found = cursor.fetchall()
+    rows = [tracker_row(ct, key, vb, ao, None) for ct, key, vb, ao, _id, _x in found]
+    versions = ",".join(f"{pk}:{at}" for *_r, pk, at in sorted(found, key=lambda r: r[4]))
+    # Nothing is kept for a user without trackers (no statement would check it).
+    _keep((using, user_pk), (rows, _digest(versions)) if rows else None)
+    return rows
+
+
+def _keep(key: tuple[str, Any], entry: tuple[list[TrackerRow], str] | None) -> None:
+    """Keep ``entry`` (None: nothing) for ``key``, the newest, within :data:`KEPT_ROWS`."""
+    with _lock:
+        old = _KEPT.pop(key, None)
+        if old is not None:
+            _counted[0] -= len(old[0])
+        if entry is None or len(entry[0]) > KEPT_ROWS:
+            return
+        _KEPT[key] = entry
+        _counted[0] += len(entry[0])
+        while _counted[0] > KEPT_ROWS:
+            _key, (dropped, _fingerprint) = _KEPT.popitem(last=False)
+            _counted[0] -= len(dropped)
+
+
+def fingerprint_sql(connection: BaseDatabaseWrapper) -> str:
+    """SQL giving the fingerprint of the trackers of the user (one parameter)."""
+    from actrack.models import Tracker
+
+    table = connection.ops.quote_name(Tracker._meta.db_table)
+    return (
+        "SELECT md5(COALESCE(string_agg(CAST(_k.id AS TEXT) || ':' || CAST(_k.xmin AS TEXT) "
+        "|| '/' || CAST(_k.ctid AS TEXT), ',' ORDER BY _k.id), '')) "
+        f"FROM {table} AS _k WHERE _k.user_id = %s"
+    )
+
+
+def _digest(versions: str) -> str:
+    return hashlib.md5(versions.encode(), usedforsecurity=False).hexdigest()
+
+
+def forget(user_pk: Any, using: str) -> None:
+    """Drop the rows kept for the user: ``track()``/``untrack()`` in this process changed
+    them (the check would find it, a query later)."""
+    _keep((using, user_pk), None)
+
+
+def forget_all() -> None:
+    """Drop every row kept."""
+    with _lock:
+        _KEPT.clear()
+        _counted[0] = 0

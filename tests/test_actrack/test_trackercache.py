@@ -1,0 +1,184 @@
+"""Tracker rows kept per process for feed pages (actrack.trackercache).
+
+Kept rows only save a read: every page's statement checks their fingerprint,
+so a change made anywhere (another process, plain ORM calls, SQL, deletions)
+shows on the next page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, transaction
+
+import actrack
+from actrack import trackercache
+from actrack.models import Tracker
+from tests.conftest import make_station, make_train, make_user
+
+pytestmark = pytest.mark.django_db
+
+postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="tracker rows are kept on PostgreSQL only"
+)
+
+
+def world(trains: int) -> tuple[Any, list[Any]]:
+    """A user following ``trains`` trains (actors, targets and related), each with actions."""
+    user, followed = make_user(), [make_train() for _ in range(trains)]
+    others = [make_station() for _ in range(3)]
+    with actrack.batch():
+        for number, train in enumerate(followed * 2):
+            actrack.log(train, "departed", targets=others[number % 3], grouping_delay=-1)
+    actrack.track(user, followed, actor_only=False)
+    return user, followed
+
+
+def page_ids(user: Any, size: int = 10) -> list[int]:
+    return [action.pk for action in user.actions.feed().page(size=size).actions]
+
+
+def iterated_ids(user: Any, size: int = 10) -> list[int]:
+    return [action.pk for action in user.actions.feed()[:size]]
+
+
+@postgresql
+def test_the_kept_fingerprint_is_the_one_the_statement_computes() -> None:
+    user, _trains = world(3)
+    trackercache.read(user.pk, "default")
+    kept = trackercache.kept(user.pk, "default")
+    assert kept is not None and len(kept[0]) == 3
+    with connection.cursor() as cursor:
+        cursor.execute(trackercache.fingerprint_sql(connection), [user.pk])
+        assert cursor.fetchone()[0] == kept[1]
+
+
+@postgresql
+@pytest.mark.parametrize("trains", [2, 40])  # a direct statement, and a walk first
+def test_a_page_with_kept_rows_is_one_query(trains: int, count_queries: Any) -> None:
+    user, _trains = world(trains)
+    first = page_ids(user)
+    with count_queries() as log:
+        again = page_ids(user)
+    assert len(log) == 1, log.statements
+    assert again == first == iterated_ids(user)
+
+
+@postgresql
+@pytest.mark.parametrize("trains", [2, 40])
+@pytest.mark.parametrize(
+    "change",
+    ["verbs updated", "tracker deleted", "tracker created", "followed object deleted"],
+)
+def test_a_change_made_elsewhere_shows_on_the_next_page(
+    trains: int, change: str, count_queries: Any
+) -> None:
+    user, followed = world(trains)
+    page_ids(user)  # the rows are kept
+    # Changes that do not go through track()/untrack() in this process.
+    mine = Tracker.objects.filter(user=user)
+    if change == "verbs updated":
+        mine.update(verbs=["arrived"])
+    elif change == "tracker deleted":
+        mine.filter(tracked_key=str(followed[0].pk)).delete()
+    elif change == "tracker created":
+        station = make_station()
+        actrack.log(station, "closed", grouping_delay=-1)
+        Tracker.objects.create(
+            user=user,
+            tracked_ct=ContentType.objects.get_for_model(station),
+            tracked_key=str(station.pk),
+        )
+    else:
+        followed[-1].delete()
+
+    with count_queries() as log:
+        found = page_ids(user)
+    # The page (its check failed: no actions read), the rows again, the page.
+    assert len(log) == 3, log.statements
+    assert found == iterated_ids(user)
+    with count_queries() as log:
+        assert page_ids(user) == found
+    assert len(log) == 1
+
+
+@postgresql
+def test_a_change_in_the_current_transaction_shows_at_once() -> None:
+    user, followed = world(2)
+    before = page_ids(user)
+    with transaction.atomic():
+        Tracker.objects.filter(user=user, tracked_key=str(followed[1].pk)).delete()
+        during = page_ids(user)
+        assert during == iterated_ids(user)
+        assert during != before
+    assert page_ids(user) == during
+
+
+@postgresql
+def test_queries_that_are_not_pages_read_the_trackers_again() -> None:
+    user, followed = world(2)
+    page_ids(user)
+    Tracker.objects.filter(user=user, tracked_key=str(followed[0].pk)).delete()
+    kept_feed = user.actions.feed()  # built from the kept rows
+    expected = [a.pk for a in followed[1].actions.all()]
+    assert sorted(a.pk for a in kept_feed) == sorted(expected)
+    assert user.actions.feed().count() == len(expected)
+
+
+@postgresql
+def test_track_and_untrack_in_this_process_drop_the_kept_rows(count_queries: Any) -> None:
+    user, followed = world(2)
+    page_ids(user)
+    actrack.untrack(user, followed[0])
+    assert trackercache.kept(user.pk, "default") is None
+    with count_queries() as log:
+        found = page_ids(user)
+    assert len(log) == 2  # the rows, then the page: no failed check
+    assert found == iterated_ids(user)
+    actrack.track(user, followed[0], actor_only=False)
+    assert trackercache.kept(user.pk, "default") is None
+
+
+@postgresql
+def test_a_user_without_trackers_keeps_nothing() -> None:
+    user = make_user()
+    train = make_train()
+    actrack.log(train, "departed")
+    assert page_ids(user) == []
+    assert trackercache.kept(user.pk, "default") is None
+    Tracker.objects.create(
+        user=user, tracked_ct=ContentType.objects.get_for_model(train), tracked_key=str(train.pk)
+    )
+    assert len(page_ids(user)) == 1
+
+
+@pytest.mark.skipif(connection.vendor == "postgresql", reason="the other databases")
+def test_other_databases_keep_nothing(count_queries: Any) -> None:
+    user, _trains = world(2)
+    ContentType.objects.get_for_model(type(user))  # Django's cache, warm
+    for _ in range(2):
+        with count_queries() as log:
+            page_ids(user)
+        assert len(log) == 2
+    assert trackercache.kept(user.pk, "default") is None
+
+
+@postgresql
+def test_the_oldest_users_rows_go_first_beyond_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(trackercache, "KEPT_ROWS", 5)
+    first, _trains = world(3)
+    second, _trains = world(2)
+    page_ids(first)
+    page_ids(second)  # 5 rows in all
+    assert trackercache.kept(first.pk, "default") is not None
+    third, _trains = world(1)
+    page_ids(third)  # 6: the first user's rows go
+    assert trackercache.kept(first.pk, "default") is None
+    assert trackercache.kept(second.pk, "default") is not None
+    assert trackercache.kept(third.pk, "default") is not None
+    crowd, _trains = world(6)  # more than the limit alone: not kept
+    assert page_ids(crowd) == iterated_ids(crowd)
+    assert trackercache.kept(crowd.pk, "default") is None
+    assert trackercache._counted[0] == 3
