@@ -244,6 +244,13 @@ def section(
         "queries are counted on the second count). The first count is timed with the "
         "process's memory of the user's counts cleared before each call."
     )
+    notes.append(
+        "- Feed pages: on PostgreSQL the process keeps the tracker rows it read for a "
+        "user's feed, and each page's statement checks them (`actrack.trackercache`). "
+        "Feed rows are timed as after a first page; the queries of every row are those of "
+        "its first call. The process's first page for a user reads the rows first (one "
+        "query more): it is timed with the kept rows dropped before each call."
+    )
     phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in results.phases.items())
     notes.append(f"- Timing phases: {phases}.")
     if info.analyzed:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from tests.bench.timing import Comparison, Series
 
 PAGE1_SAME_USERS = "feed page 1 (ids), page-50 users"
+#: Page 1 with nothing kept by the process about the user (its tracker rows).
+FIRST_PAGE = "feed page 1 (ids), first page in the process"
 TRACK_100 = "track 100 objects (actstream: 100 follow())"
 UNTRACK_100 = "untrack 100 objects (actstream: 100 unfollow())"
 #: The unread count of a user whose trackers are as old as the history: counted

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from actrack import readstate
+from actrack import readstate, trackercache
 from actrack.models import Action, Tracker
 from tests.bench.dataset import END, RARE_VERBS, SPAN, Dataset
 from tests.bench.loading import Loaded, Progress
@@ -26,6 +26,7 @@ from tests.bench.models import DATASET_MODELS
 from tests.bench.results import (
     BACKLOG_COUNT,
     BACKLOG_FIRST_COUNT,
+    FIRST_PAGE,
     PAGE1_SAME_USERS,
     FeedInfo,
     Results,
@@ -111,11 +112,18 @@ class Runner(WritePhases):
 
     def _time_feed(self, index: int) -> None:
         user, kind = self.loaded.users[index], self.data.user_types[index]
+        # As after any page: the process keeps the user's tracker rows (PostgreSQL).
+        self.actrack_page(user)
         ids = self._compare(
             lambda: _ids(self.actrack_page(user).actions),
             lambda: _ids(self.actstream_feed(index).prefetch_related(None)[:PAGE]),
         )
         self._record("feed page 1 (ids)", kind, ids)
+        first = self._compare(
+            lambda: _ids(_first_page(user)),
+            lambda: _ids(self.actstream_feed(index).prefetch_related(None)[:PAGE]),
+        )
+        self._record(FIRST_PAGE, kind, first)
         self.page1[index] = ids
         rendered = self._compare(
             lambda: Action.bulk_render(
@@ -262,6 +270,13 @@ class Runner(WritePhases):
             self._record(BACKLOG_COUNT, kind, backlog, both=False)
             mark = self._compare(lambda user=user: readstate.mark_all_read(user), None)
             self._record("mark all read", kind, mark, both=False)
+
+
+def _first_page(user: Any) -> list[Any]:
+    """Page 1 of ``user``'s feed with the process keeping nothing about the user's
+    trackers (see ``actrack.trackercache``): as a process's first page for them."""
+    trackercache.forget(user.pk, user._state.db or "default")
+    return user.actions.feed().page(size=PAGE).actions
 
 
 def _first_count(user: Any) -> int:

@@ -35,6 +35,7 @@ SECTIONS = [
 ]
 OPERATIONS = [
     "feed page 1 (ids)",
+    "feed page 1 (ids), first page in the process",
     "feed page 1 rendered",
     "feed page 10 (cursor; actstream OFFSET 180)",
     "feed page 50 (cursor; actstream OFFSET 980)",
