@@ -3,14 +3,14 @@
 A feed page on PostgreSQL read the user's trackers (a round trip and, for a
 user with thousands of them, milliseconds of transfer and Python) before its
 statement could be built. The rows are now kept per process, by database and
-user, with a fingerprint of their row versions: each tracker's id, ``xmin``
-(the transaction that wrote that version of the row) and ``ctid`` (where the
-version lies: every insert or update, even in one transaction, writes a new
-version elsewhere). The page's statement computes the fingerprint
-again, in the snapshot it reads the actions in (see
-:func:`actrack.feedengine.fetch_actions`); when it differs (a tracker was
-added, changed or removed, by any process or in SQL), it reads no actions
-and the page runs again with the trackers read afresh. Kept rows never
+user, with a fingerprint of their row versions: their number, and the sum of
+a 64-bit hash of each tracker's id, ``xmin`` (the transaction that wrote that
+version of the row) and ``ctid`` (where the version lies: every insert or
+update, even inside one transaction, writes a new version elsewhere). The
+page's statement computes the fingerprint again, in the snapshot it reads the
+actions in (see :func:`actrack.feedengine.fetch_actions`); when it differs (a
+tracker was added, changed or removed, by any process or in SQL), it reads no
+actions and the page runs again with the trackers read afresh. Kept rows never
 change a page: they only save the read.
 
 PostgreSQL only: SQLite has no row versions, and no round trips to save.
@@ -18,7 +18,6 @@ PostgreSQL only: SQLite has no row versions, and no round trips to save.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -57,16 +56,15 @@ def read(user_pk: Any, using: str) -> list[TrackerRow]:
     connection = connections[using]
     table = connection.ops.quote_name(Tracker._meta.db_table)
     sql = (
-        "SELECT tracked_ct_id, tracked_key, verbs::text, actor_only, id, "
-        f"xmin::text || '/' || ctid::text FROM {table} WHERE user_id = %s"
+        "SELECT tracked_ct_id, tracked_key, verbs::text, actor_only, "
+        f"{_FINGERPRINT.format(over='OVER ()')} FROM {table} AS _k WHERE user_id = %s"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [user_pk])
         found = cursor.fetchall()
-    rows = [tracker_row(ct, key, vb, ao, None) for ct, key, vb, ao, _id, _x in found]
-    versions = ",".join(f"{pk}:{at}" for *_r, pk, at in sorted(found, key=lambda r: r[4]))
+    rows = [tracker_row(ct, key, vb, ao, None) for ct, key, vb, ao, _fp in found]
     # Nothing is kept for a user without trackers (no statement would check it).
-    _keep((using, user_pk), (rows, _digest(versions)) if rows else None)
+    _keep((using, user_pk), (rows, str(found[0][4])) if rows else None)
     return rows
 
 
@@ -90,15 +88,17 @@ def fingerprint_sql(connection: BaseDatabaseWrapper) -> str:
     from actrack.models import Tracker
 
     table = connection.ops.quote_name(Tracker._meta.db_table)
-    return (
-        "SELECT md5(COALESCE(string_agg(CAST(_k.id AS TEXT) || ':' || CAST(_k.xmin AS TEXT) "
-        "|| '/' || CAST(_k.ctid AS TEXT), ',' ORDER BY _k.id), '')) "
-        f"FROM {table} AS _k WHERE _k.user_id = %s"
-    )
+    return f"SELECT {_FINGERPRINT.format(over='')} FROM {table} AS _k WHERE _k.user_id = %s"
 
 
-def _digest(versions: str) -> str:
-    return hashlib.md5(versions.encode(), usedforsecurity=False).hexdigest()
+#: The fingerprint of the tracker rows ``_k`` (an aggregate, or a window over them):
+#: their number and the sum of a 64-bit hash of each row version. It needs no order,
+#: and no md5(), which cost 0.4 ms even for a single row here.
+_FINGERPRINT = (
+    "CAST(COUNT(*) {over} AS TEXT) || ':' || CAST(COALESCE(SUM(hashtextextended("
+    "CAST(_k.id AS TEXT) || ':' || CAST(_k.xmin AS TEXT) || '/' || CAST(_k.ctid AS TEXT), 0)) "
+    "{over}, 0) AS TEXT)"
+)
 
 
 def forget(user_pk: Any, using: str) -> None:
