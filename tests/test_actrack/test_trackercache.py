@@ -182,3 +182,41 @@ def test_the_oldest_users_rows_go_first_beyond_the_limit(monkeypatch: pytest.Mon
     assert page_ids(crowd) == iterated_ids(crowd)
     assert trackercache.kept(crowd.pk, "default") is None
     assert trackercache._counted[0] == 3
+
+
+@postgresql
+def test_an_empty_page_from_kept_rows_is_one_query(count_queries: Any) -> None:
+    user = make_user()
+    actrack.track(user, [make_train() for _ in range(3)], actor_only=False)  # quiet trains
+    actrack.log(make_train(), "departed")
+    assert page_ids(user) == []
+    with count_queries() as log:
+        assert page_ids(user) == []
+    assert len(log) == 1
+
+
+@postgresql
+def test_a_walk_that_falls_short_then_the_whole_statement_check_the_kept_rows(
+    count_queries: Any,
+) -> None:
+    user = make_user()
+    followed = [make_train() for _ in range(40)]  # 120 scans: the page walks first
+    with actrack.batch():
+        for train in followed:
+            actrack.log(train, "departed", grouping_delay=-1)
+        for _ in range(300):  # newer actions of other trains: the walk finds too few
+            actrack.log(make_train(), "departed", grouping_delay=-1)
+    actrack.track(user, followed, actor_only=False)
+    with count_queries() as log:
+        first = page_ids(user)
+    assert len(log) == 3  # the rows, the walk (short), the whole statement
+    expected = iterated_ids(user)
+    assert first == expected
+    with count_queries() as log:
+        assert page_ids(user) == expected  # straight to the whole statement
+    assert len(log) == 1
+    Tracker.objects.filter(user=user, tracked_key=str(followed[-1].pk)).delete()
+    with count_queries() as log:
+        found = page_ids(user)
+    assert len(log) == 3  # the check fails, the rows, the whole statement
+    assert found == iterated_ids(user) != expected
