@@ -62,8 +62,13 @@ def _version(distribution: str) -> str:
         return "not installed"
 
 
-def _git() -> str:
-    root = Path(__file__).resolve().parent.parent.parent
+#: Files the command itself writes: changed, they are not changes to what is measured.
+REPORTS = ":(exclude)docs/benchmarks*.md"
+
+
+def _git(root: Path | None = None) -> str:
+    """The commit measured, and whether files other than reports differ from it."""
+    root = root or Path(__file__).resolve().parent.parent.parent
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -73,7 +78,7 @@ def _git() -> str:
             check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", REPORTS],
             cwd=root,
             capture_output=True,
             text=True,
