@@ -214,6 +214,13 @@ def slices(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield rows[start : start + size]
 
 
+def chunks(values: Sequence[T], using: str, per_item: int = 1) -> Iterator[Sequence[T]]:
+    """``values`` in slices that fit one statement when each takes up to ``per_item``
+    parameters (see :func:`rows_per_statement`); all at once where the database
+    sets no limit."""
+    return slices(values, rows_per_statement(connections[using], per_item, len(values) or 1))
+
+
 def _insert_actions_by_rows(connection: BaseDatabaseWrapper, entries: list[Entry]) -> list[int]:
     from actrack.models import Action
 

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import connections
 
 from actrack.conf import app_settings
-from actrack.inserts import rows_per_statement, slices
+from actrack.inserts import chunks
 from actrack.rows import columns, instances, plain
 
 if TYPE_CHECKING:
@@ -179,7 +179,7 @@ def _by_pk(model: type[Any], using: str, pks: list[Any]) -> list[tuple[Any, Any]
     head = f"SELECT {', '.join(column.values())} FROM {table} WHERE {column[pk_field.attname]} IN "
     found = []
     with connection.cursor() as cursor:
-        for chunk in slices(pks, rows_per_statement(connection, 1, len(pks))):
+        for chunk in chunks(pks, using):
             cursor.execute(
                 head + f"({', '.join(['%s'] * len(chunk))})",
                 [pk_field.get_db_prep_value(pk, connection) for pk in chunk],

@@ -6,13 +6,13 @@ import contextlib
 import copy
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from django.db import connections, router, transaction
+from django.db import router, transaction
 from django.db.models import Q
 
+from actrack.inserts import chunks
 from actrack.signals import action_logged
 
 if TYPE_CHECKING:
@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from actrack.queue import Entry, Ref
 
 logger = logging.getLogger("actrack")
-
-T = TypeVar("T")
 
 
 def write(entries: list[Entry], *, check_deleted: bool = True) -> list[Action]:
@@ -222,7 +220,7 @@ def _deleted_objects(entries: list[Entry]) -> dict[Ref, tuple[Any, bool]]:
     gone: dict[Ref, tuple[Any, bool]] = {}
     for (db, ct), by_key in wanted.items():
         present: set[str] = set()
-        for keys in _chunks(list(by_key), db):
+        for keys in chunks(list(by_key), db):
             existing = models_by_ct[ct]._base_manager.using(db).filter(pk__in=keys).order_by()
             present.update(str(pk) for pk in existing.values_list("pk", flat=True))
         gone.update(((ct, key), found) for key, found in by_key.items() if key not in present)
@@ -231,11 +229,11 @@ def _deleted_objects(entries: list[Entry]) -> dict[Ref, tuple[Any, bool]]:
 
 def _existing_deleted_items(refs: list[Ref], using: str) -> dict[Ref, DeletedItem]:
     """The newest DeletedItem of each ``(ct, key)`` that has one, in one query
-    (split on SQLite past 499 keys, see :func:`_chunks`)."""
+    (split on SQLite past 499 keys, see :func:`actrack.inserts.chunks`)."""
     from actrack.models import DeletedItem
 
     items: dict[Ref, DeletedItem] = {}
-    for chunk in _chunks(refs, using, per_item=2):
+    for chunk in chunks(refs, using, per_item=2):
         keys_by_ct: dict[int, list[str]] = defaultdict(list)
         for ct, key in chunk:
             keys_by_ct[ct].append(key)
@@ -247,15 +245,6 @@ def _existing_deleted_items(refs: list[Ref], using: str) -> dict[Ref, DeletedIte
             assert item.ctype_id is not None
             items[(item.ctype_id, item.object_key)] = item
     return items
-
-
-def _chunks(values: list[T], using: str, per_item: int = 1) -> Iterator[Sequence[T]]:
-    """``values`` in slices that fit one statement when each takes up to ``per_item``
-    parameters (see :func:`actrack.inserts.rows_per_statement`); all at once where
-    the database sets no limit."""
-    from actrack.inserts import rows_per_statement, slices
-
-    return slices(values, rows_per_statement(connections[using], per_item, len(values) or 1))
 
 
 def _new_deleted_item(obj: Any, ref: Ref) -> DeletedItem:
