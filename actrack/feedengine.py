@@ -331,9 +331,11 @@ def fetch_actions(
     if guard is not None:
         # The guard's one row, joined to the page when it holds: at least one row,
         # each carrying the guard's answer. (A union with a row for a failed guard,
-        # and a sort, took PostgreSQL longer to plan than the page itself.)
+        # and a sort, took PostgreSQL longer to plan than the page itself.) OFFSET 0
+        # keeps the guard a subquery of its own: pulled up, it was computed twice,
+        # for the join and for the column, each reading every tracker row.
         sql = (
-            f"SELECT _p.*, _g.ok FROM (SELECT {guard[0]} AS ok) AS _g "
+            f"SELECT _p.*, _g.ok FROM (SELECT {guard[0]} AS ok OFFSET 0) AS _g "
             f"LEFT JOIN ({sql}) AS _p ON _g.ok"
         )
         params = [*guard[1], *params]

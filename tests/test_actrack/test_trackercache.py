@@ -67,6 +67,21 @@ def test_a_page_with_kept_rows_is_one_query(trains: int, count_queries: Any) -> 
 
 
 @postgresql
+@pytest.mark.parametrize("trains", [2, 40])  # a direct statement, and a walk first
+def test_a_page_reads_the_trackers_once_to_check_them(trains: int, count_queries: Any) -> None:
+    """The check is one scan of the user's tracker rows, not one per use of its answer."""
+    user, _trains = world(trains)
+    page_ids(user)
+    with count_queries() as log:
+        page_ids(user)
+    assert len(log) == 1, log.statements
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {log.statements[0]}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert plan.count(" on actrack_tracker ") == 1, plan
+
+
+@postgresql
 @pytest.mark.parametrize("trains", [2, 40])
 @pytest.mark.parametrize(
     "change",
