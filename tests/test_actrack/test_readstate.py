@@ -782,6 +782,28 @@ def test_the_check_of_kept_actions_applies_every_rule(follower: Any, count_queri
     assert unread_count(follower, cap=expected) == expected - 1
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="EXPLAIN of PostgreSQL")
+def test_the_check_probes_trackers_per_link_row_without_joining_them(
+    follower: Any, backlog: dict[str, Any]
+) -> None:
+    """A semi-join of link and tracker rows would be planned from both key columns'
+    statistics (most of the statement's planning time): the probe stays a subquery."""
+    from actrack.feedengine import witness_count_sql
+
+    station = make_station()
+    actrack.track(follower, station, actor_only=False)
+    _log(make_train(), targets=[station], timestamp=_later(20))
+    ids = [action.pk for action in Action.objects.all()]
+    sql, params = witness_count_sql(follower, connection, ids)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        assert cursor.fetchone()[0] == 6  # the backlog's five, and the station's action
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Semi Join" not in plan, plan
+    assert plan.count("on actrack_tracker _k") == 3, plan  # one probe per role
+
+
 def test_forget_counts_starts_the_next_count_afresh(
     follower: Any, backlog: dict[str, Any], which_plan: Any
 ) -> None:
