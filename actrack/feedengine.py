@@ -595,14 +595,18 @@ def _unread_check(statement: _Statement, user: Any) -> tuple[str, list[Any]]:
     Each role probes the tracker table by its unique index (user, content
     type, key), with that tracker's own floor (``_a.ts`` above the later of
     its creation and the read mark), verbs and roles. The level and the read
-    mark's id are the caller's to check, and actions read one by one too.
+    mark (its timestamp and id) are the caller's to check, and actions read
+    one by one too: the probe only compares ``_a.ts`` with the tracker's
+    creation (a read-mark subquery in each probe cost PostgreSQL two more
+    subplans to plan).
     """
     from actrack.models import Tracker
 
     tracker = statement.quote(Tracker._meta.db_table)
     verbs = _verbs_match(statement.postgres, "_k.verbs", "_a.vb")
-    # A tracker matches an action newer than its own floor only.
-    newer = f"_a.ts > {_later(statement.floor_sql, '_k.created')}"
+    # A tracker matches an action newer than its own floor only: the later of its
+    # creation and the read mark. The callers' actions are all above the read mark.
+    newer = "_a.ts > _k.created"
     match = (
         f"SELECT 1 FROM {tracker} AS _k WHERE _k.user_id = %s AND _k.tracked_ct_id = {{ct}} "
         f"AND _k.tracked_key IN ({{key}}, ''){{only}} AND {newer} AND {verbs}"
@@ -658,7 +662,8 @@ def witness_count_sql(
     sql = (
         f"WITH _floor(ts, id) AS ({statement.floor[0]}), "
         f"_a(id, ts, ct, k, vb) AS (SELECT {_CHECKED_COLUMNS.format(action=action)} FROM "
-        f"{action} WHERE ({statement.where}) AND {listed}) "
+        f"{action} WHERE ({statement.where}) AND {action}.timestamp > {statement.floor_sql} "
+        f"AND {listed}) "
         f"SELECT COUNT(*) FROM _a WHERE {condition} AND NOT EXISTS (SELECT 1 FROM {read} AS _r "
         "WHERE _r.user_id = %s AND _r.action_id = _a.id)"
     )

@@ -804,6 +804,27 @@ def test_the_check_probes_trackers_per_link_row_without_joining_them(
     assert plan.count("on actrack_tracker _k") == 3, plan  # one probe per role
 
 
+def test_the_check_leaves_out_actions_below_the_read_mark(
+    follower: Any, backlog: dict[str, Any]
+) -> None:
+    """An action logged after the read mark but dated before it is read, even for a
+    tracker older than both: the check compares timestamps with the mark too."""
+    from actrack.feedengine import witness_count_sql
+    from actrack.models import Tracker
+
+    Tracker.objects.filter(user=follower).update(created=timezone.now() - dt.timedelta(days=1))
+    mark_all_read(follower)
+    _log(backlog["train"], timestamp=timezone.now() - dt.timedelta(hours=1))  # backdated
+    newer = _log(backlog["train"], timestamp=_later(30))
+    unread = [action.pk for action in follower.actions.feed(unread=True)]
+    assert unread == [newer.pk]
+    every = [action.pk for action in Action.objects.all()]
+    with connection.cursor() as cursor:
+        cursor.execute(*witness_count_sql(follower, connection, every))
+        assert cursor.fetchone()[0] == 1
+    assert unread_count(follower) == 1
+
+
 def test_forget_counts_starts_the_next_count_afresh(
     follower: Any, backlog: dict[str, Any], which_plan: Any
 ) -> None:
