@@ -591,14 +591,15 @@ def test_a_walk_that_does_not_settle_the_page_leaves_it_to_the_whole_statement(
     feed = old_user.actions.feed()
     with count_queries() as log:
         first = feed.page()
-    assert len(log) == 2  # the walk alone, then the whole statement
+    assert len(log) == 2  # the walk alone, then the fan-out
     assert "_heads" not in log.statements[0] and "_heads" in log.statements[1]
+    assert "_w AS" in log.statements[0] and "_w AS" not in log.statements[1]  # walked once
     assert [a.pk for a in first.actions] == expected[:20]
     with count_queries() as log:
         again = feed.page()
         second = feed.page(cursor=first.next_cursor)
-    assert len(log) == 2  # remembered: the whole statement at once, on any page
-    assert all("_heads" in sql for sql in log.statements)
+    assert len(log) == 2  # remembered: the fan-out at once, on any page
+    assert all("_heads" in sql and "_w AS" not in sql for sql in log.statements)
     assert [a.pk for a in again.actions] == expected[:20]
     assert [a.pk for a in second.actions] == expected[20:40]
     clock = memo.time.monotonic() + feedengine.WALK_RETRY_SECONDS + 1
@@ -638,6 +639,7 @@ def test_only_user_feeds_on_postgresql_try_the_walk_alone(count_queries: Any) ->
         assert len(page.actions) == 20
         alone = connection.vendor == "postgresql" and queryset.query.where.children[0].lhs.owner
         assert ("_heads" in log.statements[0]) is not alone
+        assert "_w AS" in log.statements[0]  # the walk: alone, or first in the whole statement
 
 
 @postgresql_only
