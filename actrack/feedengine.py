@@ -279,8 +279,9 @@ def _fetch_page(
         if rows is not None:
             return rows
         note_now(_WHOLE_STATEMENT_FEEDS, key, WHOLE_STATEMENT_FEEDS_KEPT)
-    # Here the walk alone did not settle this user's page, now or lately: the fan-out
-    # alone (walking the same rows again first cost quiet users a third of the page).
+    # A user's page on PostgreSQL gets here when the walk alone did not settle it, now
+    # or lately: the fan-out alone (walking the same rows again first cost quiet users
+    # a third of the page). Elsewhere the one statement walks first.
     ids = page_ids_sql(queryset, position, limit, walk=not walks_first)
     if ids is None:
         return None
@@ -1296,8 +1297,9 @@ class _Statement:
             checks.append(f"({self.where})")
             check_params += self.where_params
         if role == "actor" or not checks:
-            # An object's stream has nothing to check on the action: the link rows
-            # alone, a join less to plan and run.
+            # The actor role reads the action table itself. A link scan with nothing to
+            # check on the action (an object's stream) reads the link rows alone, a
+            # join less to plan and run.
             conditions += checks
             params += check_params
         elif self.postgres:
@@ -1306,7 +1308,6 @@ class _Statement:
             # weighing join orders and methods in every scan of the statement. On the
             # benchmark's S data, a whole-model user's page took 28% less time, and
             # sparse users' about 10% less (no user type took longer).
-            source = f"{self.links[role]} AS _l"
             conditions.append(
                 f"(SELECT {' AND '.join(checks)} FROM {action} WHERE {action}.id = _l.action_id)"
             )
