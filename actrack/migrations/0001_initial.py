@@ -42,7 +42,7 @@ class Migration(migrations.Migration):
                 ('level', models.PositiveSmallIntegerField(verbose_name='level')),
                 ('data', models.JSONField(blank=True, default=dict, encoder=django.core.serializers.json.DjangoJSONEncoder, verbose_name='data')),
                 ('timestamp', models.DateTimeField(default=django.utils.timezone.now, verbose_name='timestamp')),
-                ('actor_ct', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='contenttypes.contenttype', verbose_name='actor type')),
+                ('actor_ct', models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='contenttypes.contenttype', verbose_name='actor type')),
             ],
             options={
                 'verbose_name': 'action',
@@ -57,7 +57,7 @@ class Migration(migrations.Migration):
                 ('obj_key', models.CharField(max_length=255, verbose_name='object key')),
                 ('timestamp', models.DateTimeField(verbose_name='timestamp')),
                 ('action', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, to='actrack.action', verbose_name='action')),
-                ('obj_ct', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='contenttypes.contenttype', verbose_name='object type')),
+                ('obj_ct', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='contenttypes.contenttype', verbose_name='object type')),
             ],
             options={
                 'verbose_name': 'action related object',
@@ -78,7 +78,7 @@ class Migration(migrations.Migration):
                 ('obj_key', models.CharField(max_length=255, verbose_name='object key')),
                 ('timestamp', models.DateTimeField(verbose_name='timestamp')),
                 ('action', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, to='actrack.action', verbose_name='action')),
-                ('obj_ct', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='contenttypes.contenttype', verbose_name='object type')),
+                ('obj_ct', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='contenttypes.contenttype', verbose_name='object type')),
             ],
             options={
                 'verbose_name': 'action target',
