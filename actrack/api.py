@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DEFAULT_DB_ALIAS, router, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
 from django.utils import timezone, translation
 from django.utils.functional import Promise
 
@@ -444,15 +445,11 @@ def untrack(
     items = _tracked_list(to_untrack, "untrack")
     verb_set = set(_clean_verbs(verbs))
     db = clean_using(using) or router.db_for_write(Tracker) or DEFAULT_DB_ALIAS
-    matching = (
-        Tracker.objects.using(db)
-        .filter(user=user)
-        .filter(_refs_q([(ct, key) for _, ct, key in items]))
-    )
+    refs = [(ct, key) for _, ct, key in items]
     trackercache.forget(user.pk, db)
     if not verb_set and not log:
-        return _delete_trackers(matching, db)
-    trackers = list(matching)
+        return _delete_trackers(user, refs, db)
+    trackers = list(Tracker.objects.using(db).filter(user=user).filter(_refs_q(refs)))
     to_delete = [
         t.pk for t in trackers if not verb_set or not t.verbs or not set(t.verbs) - verb_set
     ]
@@ -473,20 +470,52 @@ def untrack(
     return len(trackers)
 
 
-def _delete_trackers(matching: Any, db: str) -> int:
-    """Delete the trackers of ``matching``; the number deleted.
+def _delete_trackers(user: Any, refs: list[tuple[int, str]], db: str) -> int:
+    """Delete the user's trackers of ``refs``; the number deleted.
 
-    As ``QuerySet.delete()`` does; when nothing listens to their deletion (no
-    signal receiver, and no model refers to trackers), Django deletes them with
-    one statement, which needs no transaction around it: sent alone, it saves
-    the ``BEGIN`` and ``COMMIT`` round trips.
+    When nothing listens to their deletion (no signal receiver, and no model
+    refers to trackers), as Django's fast delete would, but with a statement
+    built here: building and compiling the queryset cost more than running
+    it. Sent alone it needs no transaction (no ``BEGIN``/``COMMIT`` round
+    trips); more keys than one statement takes (SQLite's limit of parameters)
+    take several, in one transaction. Otherwise ``QuerySet.delete()``, with
+    its signals.
     """
     from django.db.models.deletion import Collector
 
-    if Collector(using=db).can_fast_delete(matching):
-        deleted: int = matching._raw_delete(db)
+    from actrack.inserts import chunks
+    from actrack.models import Tracker
+
+    if not Collector(using=db).can_fast_delete(Tracker.objects.none()):
+        deleted, _ = Tracker.objects.using(db).filter(user=user).filter(_refs_q(refs)).delete()
         return deleted
-    deleted, _ = matching.delete()
+    connection = connections[db]
+    meta = Tracker._meta
+    user_field = meta.get_field("user")
+
+    def column(name: str) -> str:
+        return connection.ops.quote_name(str(meta.get_field(name).column))  # type: ignore[union-attr]
+
+    user_value = user_field.get_db_prep_value(user.pk, connection)
+    table = connection.ops.quote_name(meta.db_table)
+    head = f"DELETE FROM {table} WHERE {column('user')} = %s AND ("
+    parts = list(chunks(refs, db, per_item=2))
+    deleted = 0
+    atomic = transaction.atomic(using=db) if len(parts) > 1 else contextlib.nullcontext()
+    with atomic, connection.cursor() as cursor:
+        for part in parts:
+            by_ct: dict[int, list[str]] = {}
+            for ct, key in part:
+                by_ct.setdefault(ct, []).append(key)
+            conditions, params = [], [user_value]
+            for ct, keys in by_ct.items():
+                conditions.append(
+                    f"({column('tracked_ct')} = %s AND {column('tracked_key')} "
+                    f"IN ({', '.join(['%s'] * len(keys))}))"
+                )
+                params += [ct, *keys]
+            cursor.execute(head + " OR ".join(conditions) + ")", params)
+            deleted += cursor.rowcount
     return deleted
 
 
