@@ -79,7 +79,8 @@ class ObjectActions(ActionManager):
         return self._base().as_related(self.instance).filter(**filters).newest_first()
 
     def all(self, **filters: Any) -> ActionQuerySet:
-        return self.get_queryset().filter(**filters)
+        qs = self.get_queryset()
+        return qs.filter(**filters) if filters else qs  # each filter() clones
 
     def feed(self, include_own: bool = False, **filters: Any) -> ActionQuerySet:
         """The actions the user's trackers match (users only)."""

@@ -242,7 +242,8 @@ class ActionQuerySet(models.QuerySet["Action"]):
         trackers = list(trackers)
         if not trackers:
             return self.none()
-        return self.filter(TrackerMatch(trackers)).filter(**filters)
+        qs = self.filter(TrackerMatch(trackers))
+        return qs.filter(**filters) if filters else qs  # each filter() clones
 
     def feed(
         self, user: Any, *, include_own: bool = False, unread: bool = False, **filters: Any
