@@ -37,6 +37,8 @@ def group_entries(entries: list[Entry], using: str) -> tuple[list[Entry], list[A
     """Return (entries still to insert, saved actions that received entries)."""
     from actrack.handlers import get_handler_class
 
+    if len(entries) == 1 and entries[0].grouping_delay <= 0:
+        return list(entries), []  # a lone entry that looks for no saved action (log())
     lock_grouping_keys(entries, using)
     fresh: list[Entry] = []
     candidates = _Candidates()
