@@ -226,8 +226,10 @@ def section(
     )
     notes.append(
         "- `log()` writes an action with two targets and one related object; `action.send` "
-        "the same action with its target and action object. Track/untrack follow one "
-        "object with `actor_only=False` (`follow(..., send_action=False)`)."
+        "the same action with its target and action object (it holds one of each). The "
+        "next row gives `log()` that same information: one target, one related object. "
+        "Track/untrack follow one object with `actor_only=False` "
+        "(`follow(..., send_action=False)`)."
     )
     notes.append(
         "- Writes and deletions are timed for each library as installed alone: "

@@ -45,6 +45,7 @@ OPERATIONS = [
     "unread count, trackers a year old, first count (cap 100)",
     "mark all read",
     "log() one action (outside a batch)",
+    "log() one action, one target and one related (outside a batch)",
     "track one object",
     "untrack one object",
     "delete an object with 200 references",

@@ -15,6 +15,9 @@ from tests.bench.models import ActrackProbe, ActstreamProbe
 from tests.bench.results import Results
 from tests.bench.timing import pair
 
+#: ``log()`` with what ``action.send`` can hold: one target and one related object.
+LOG_AS_SEND = "log() one action, one target and one related (outside a batch)"
+
 
 class WritePhases:
     """The write phases of :class:`~tests.bench.scenarios.Runner`."""
@@ -49,6 +52,14 @@ class WritePhases:
                 sample=sample,
             )
             self.results.add("log() one action (outside a batch)", "one user", comparison)
+            # The same information on both sides: one target, one related object.
+            same = pair(
+                lambda a=a, c=c: actrack.log(user, "commented", targets=[a], related=[c]),
+                lambda a=a, c=c: action.send(user, verb="commented", target=a, action_object=c),
+                count=sample == 0,
+                sample=sample,
+            )
+            self.results.add(LOG_AS_SEND, "one user", same)
         for sample, obj in enumerate(spare[: samples + 1]):
             track = pair(
                 lambda obj=obj: actrack.track(user, obj, actor_only=False),
