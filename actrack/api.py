@@ -504,11 +504,8 @@ def _delete_trackers(user: Any, refs: list[tuple[int, str]], db: str) -> int:
     atomic = transaction.atomic(using=db) if len(parts) > 1 else contextlib.nullcontext()
     with atomic, connection.cursor() as cursor:
         for part in parts:
-            by_ct: dict[int, list[str]] = {}
-            for ct, key in part:
-                by_ct.setdefault(ct, []).append(key)
             conditions, params = [], [user_value]
-            for ct, keys in by_ct.items():
+            for ct, keys in _keys_by_ct(part).items():
                 conditions.append(
                     f"({column('tracked_ct')} = %s AND {column('tracked_key')} "
                     f"IN ({', '.join(['%s'] * len(keys))}))"
@@ -523,12 +520,17 @@ def _refs_q(refs: list[tuple[int, str]]) -> Any:
     from django.db.models import Q
 
     condition = Q()
-    by_ct: dict[int, list[str]] = {}
-    for ct, key in refs:
-        by_ct.setdefault(ct, []).append(key)
-    for ct, keys in by_ct.items():
+    for ct, keys in _keys_by_ct(refs).items():
         if len(keys) == 1:
             condition |= Q(tracked_ct_id=ct, tracked_key=keys[0])
         else:
             condition |= Q(tracked_ct_id=ct, tracked_key__in=keys)
     return condition
+
+
+def _keys_by_ct(refs: Iterable[tuple[int, str]]) -> dict[int, list[str]]:
+    """The keys of ``refs`` by content type, in the order given."""
+    by_ct: dict[int, list[str]] = {}
+    for ct, key in refs:
+        by_ct.setdefault(ct, []).append(key)
+    return by_ct
