@@ -53,6 +53,8 @@ def instances(
     for number, field in enumerate(fields):
         col = field.get_col(model._meta.db_table)
         found = [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]
+        if isinstance(field, models.JSONField) and _plain_json(field):
+            found = [_empty_or(c) if c == field.from_db_value else c for c in found]
         if found:
             converters.append((number, found, col))
     names = [field.attname for field in fields]
@@ -64,3 +66,22 @@ def instances(
                 values[number] = converter(values[number], col, connection)
         built.append(model.from_db(using, names, values))
     return built
+
+
+def _plain_json(field: models.JSONField[Any]) -> bool:
+    """Whether ``field`` is decoded by Django's own ``from_db_value``, with the default
+    decoder."""
+    return field.decoder is None and type(field).from_db_value is models.JSONField.from_db_value
+
+
+def _empty_or(convert: Any) -> Any:
+    """``convert``, except that the stored empty object gives a new ``{}`` at once.
+
+    Most actions carry no data: parsing their ``"{}"`` was a tenth of a page's
+    time on SQLite (21 rows).
+    """
+
+    def converter(value: Any, expression: Any, connection: Any) -> Any:
+        return {} if value == "{}" else convert(value, expression, connection)
+
+    return converter

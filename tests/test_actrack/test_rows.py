@@ -150,3 +150,31 @@ def test_only_models_read_from_their_own_table_by_the_plain_manager_are_plain() 
     assert not plain(Managed)
     assert not plain(Related)
     assert plain(get_user_model())
+
+
+def test_empty_data_is_not_parsed_and_each_action_gets_its_own_dict(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A page reads ``Action.data`` through JSONField's converter, except the stored
+    empty object: each such action gets a new ``{}`` without parsing it."""
+    import actrack
+    from actrack.models import Action
+
+    user, station = make_user(), make_station()
+    for n, data in enumerate([{}, {"seats": [1, 2]}, {}]):
+        actrack.log(user, f"checked-{n}", targets=station, **data)
+    parsed: list[Any] = []
+    original = models.JSONField.from_db_value
+
+    def counting(self: Any, value: Any, expression: Any, conn: Any) -> Any:
+        parsed.append(value)
+        return original(self, value, expression, conn)
+
+    monkeypatch.setattr(models.JSONField, "from_db_value", counting)
+    actions = station.actions.all().page(size=10).actions
+    assert [a.verb for a in actions] == ["checked-2", "checked-1", "checked-0"]
+    assert [a.data for a in actions] == [{}, {"seats": [1, 2]}, {}]
+    assert len(parsed) == 1 and "seats" in parsed[0]
+    actions[0].data["note"] = "changed"
+    assert actions[2].data == {}
+    assert Action.objects.get(verb="checked-0").data == {}
