@@ -483,7 +483,7 @@ def _delete_trackers(user: Any, refs: list[tuple[int, str]], db: str) -> int:
     """
     from django.db.models.deletion import Collector
 
-    from actrack.inserts import chunks
+    from actrack.inserts import chunks, quoted_column
     from actrack.models import Tracker
 
     if not Collector(using=db).can_fast_delete(Tracker.objects.none()):
@@ -491,14 +491,11 @@ def _delete_trackers(user: Any, refs: list[tuple[int, str]], db: str) -> int:
         return deleted
     connection = connections[db]
     meta = Tracker._meta
-    user_field = meta.get_field("user")
-
-    def column(name: str) -> str:
-        return connection.ops.quote_name(str(meta.get_field(name).column))  # type: ignore[union-attr]
-
-    user_value = user_field.get_db_prep_value(user.pk, connection)
-    table = connection.ops.quote_name(meta.db_table)
-    head = f"DELETE FROM {table} WHERE {column('user')} = %s AND ("
+    user_value = meta.get_field("user").get_db_prep_value(user.pk, connection)
+    user_col, ct_col, key_col = (
+        quoted_column(connection, Tracker, name) for name in ("user", "tracked_ct", "tracked_key")
+    )
+    head = f"DELETE FROM {connection.ops.quote_name(meta.db_table)} WHERE {user_col} = %s AND ("
     parts = list(chunks(refs, db, per_item=2))
     deleted = 0
     atomic = transaction.atomic(using=db) if len(parts) > 1 else contextlib.nullcontext()
@@ -507,8 +504,7 @@ def _delete_trackers(user: Any, refs: list[tuple[int, str]], db: str) -> int:
             conditions, params = [], [user_value]
             for ct, keys in _keys_by_ct(part).items():
                 conditions.append(
-                    f"({column('tracked_ct')} = %s AND {column('tracked_key')} "
-                    f"IN ({', '.join(['%s'] * len(keys))}))"
+                    f"({ct_col} = %s AND {key_col} IN ({', '.join(['%s'] * len(keys))}))"
                 )
                 params += [ct, *keys]
             cursor.execute(head + " OR ".join(conditions) + ")", params)

@@ -30,6 +30,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections
 
 if TYPE_CHECKING:
+    from django.db import models
     from django.db.backends.base.base import BaseDatabaseWrapper
 
     from actrack.models import Action, Tracker
@@ -180,7 +181,7 @@ def _insert_one_postgresql(connection: BaseDatabaseWrapper, entry: Entry) -> int
     columns = ", ".join(quote(c) for c in ACTION_COLUMNS)
     link_columns = ", ".join(quote(c) for c in LINK_COLUMNS)
     values = _action_values(entry, connection)
-    timestamp = values[-1]
+    timestamp = values[ACTION_COLUMNS.index("timestamp")]
     params: list[Any] = list(values)
     parts = [
         f"WITH new AS (INSERT INTO {quote(Action._meta.db_table)} ({columns}) "
@@ -274,6 +275,11 @@ def _insert_links_by_rows(
 # --- trackers: one upsert ---------------------------------------------------------------------
 
 
+def quoted_column(connection: BaseDatabaseWrapper, model: type[models.Model], name: str) -> str:
+    """The quoted column of ``model``'s field ``name``, for hand-written statements."""
+    return connection.ops.quote_name(str(model._meta.get_field(name).column))  # type: ignore[union-attr]
+
+
 def upsert_trackers(using: str, rows: list[Tracker], update_fields: list[str]) -> None:
     """Insert ``rows`` (unsaved trackers, in the order given), or update ``update_fields``
     of the trackers already there for the same user and object; set each row's key.
@@ -304,7 +310,7 @@ def upsert_trackers(using: str, rows: list[Tracker], update_fields: list[str]) -
     meta = Tracker._meta
 
     def column(name: str) -> str:
-        return quote(str(meta.get_field(name).column))  # type: ignore[union-attr]
+        return quoted_column(connection, Tracker, name)
 
     fields = [field for field in meta.concrete_fields if not field.primary_key]
     unique = [column(name) for name in ("user", "tracked_ct", "tracked_key")]
