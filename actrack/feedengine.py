@@ -1033,30 +1033,29 @@ class _Statement:
         """``_w``: the page by walking the timeline, if its newest rows hold enough matches.
 
         At most ``rows`` actions are read, newest first, each checked against
-        the trackers as text tokens; the walk stops at the ``limit``-th match.
+        the trackers' rows; the walk stops at the ``limit``-th match.
         It wins when the followed objects are busy and costs little when they
         are not: ``rows`` follows the number of scans the fan-out would make.
 
-        Token sets, by (role, kind): role ``actor`` (every tracker) or ``links``
+        Sets, by (role, kind): role ``actor`` (every tracker) or ``links``
         (those not actor-only, for targets and related); kind ``object``
-        (``ct:len:key``, the key's length keeping tokens unambiguous whatever
-        the key holds), ``model`` (``ct``), and both again followed by
-        ``:verb`` for trackers limited to some verbs. They are built in SQL from
-        the tracker relations ``_t<n>`` (building thousands in Python cost more
-        than the walk), then hashed or indexed once.
+        (rows of content type and key), ``model`` (content type), and both
+        again with a verb for trackers limited to some verbs. They are read
+        from the tracker relations ``_t<n>`` and compared as row values, hashed
+        or indexed once (text tokens built from them made SQLite's walk two and
+        a half times as slow for 2,000 trackers).
         """
         action = self.action
         rows = min(WALK_MAX_ROWS, int(scans * WALK_ROWS_PER_SCAN))
         ctes: list[str] = []
         params: list[Any] = []
-        # The token of a followed object, spelled as match() below spells an action's.
-        object_token = "CAST(_t.ct AS TEXT) || ':' || CAST(LENGTH(_t.k) AS TEXT) || ':' || _t.k"
+        # Each set's rows, by (role, kind): a tracker's content type, then its key
+        # (objects), then a verb (trackers limited to some verbs).
         selects: dict[tuple[str, str], list[tuple[str, list[Any]]]] = defaultdict(list)
         for number, relation in enumerate(relations):
             assert relation.verbs is not None, "walks read tracker rows given from Python"
             assert relation.rows is not None, "walks read tracker rows given from Python"
-            kind, token = ("object", object_token) if relation.keyed else ("model", "_t.ct")
-            token = f"CAST({token} AS TEXT)"
+            kind, columns = ("object", "_t.ct, _t.k") if relation.keyed else ("model", "_t.ct")
             if relation.verbs:
                 kind += " verb"
                 # Each (tracker, verb): the verbs of this relation are the same for its rows.
@@ -1064,19 +1063,19 @@ class _Statement:
                     ["SELECT CAST(%s AS TEXT) AS verb"] * len(relation.verbs)
                 )
                 source = f"_t{number} AS _t CROSS JOIN ({each}) AS _vb"
-                token = f"{token} || ':' || _vb.verb"
+                columns += ", _vb.verb"
                 source_params = list(relation.verbs)
             else:
                 source, source_params = f"_t{number} AS _t", []
-            selects[("actor", kind)].append((f"SELECT {token} FROM {source}", source_params))
+            selects[("actor", kind)].append((f"SELECT {columns} FROM {source}", source_params))
             if not all(row[3] for row in relation.rows):  # some trackers are not actor-only
                 selects[("links", kind)].append(
-                    (f"SELECT {token} FROM {source} WHERE NOT _t.ao", source_params)
+                    (f"SELECT {columns} FROM {source} WHERE NOT _t.ao", source_params)
                 )
         sets: dict[tuple[str, str], str] = {}
         for number, (key, parts) in enumerate(sorted(selects.items())):
             name = sets[key] = f"_wt{number}"
-            ctes.append(f"{name}(v) AS ({' UNION ALL '.join(sql for sql, _p in parts)})")
+            ctes.append(f"{name} AS ({' UNION ALL '.join(sql for sql, _p in parts)})")
             params += [value for _sql, part_params in parts for value in part_params]
 
         # SQLite walks the action table itself (see below): its conditions name it.
@@ -1084,18 +1083,21 @@ class _Statement:
         a = action if inline else "_a"
 
         def match(ct: str, key: str, role: str) -> str:
-            length = f"CAST(LENGTH({key}) AS TEXT)"
-            token = {
-                "object": f"CAST({ct} AS TEXT) || ':' || {length} || ':' || {key}",
-                "model": f"CAST({ct} AS TEXT)",
-            }
+            """SQL: the action's object in this role is in one of the role's sets."""
+            kinds = {"object": f"{ct}, {key}", "model": ct}
             terms = []
-            for kind in ("object", "model"):
+            for kind, row in kinds.items():
                 if (role, kind) in sets:
-                    terms.append(f"{token[kind]} IN (SELECT v FROM {sets[(role, kind)]})")
+                    terms.append(f"({row}) IN (SELECT * FROM {sets[(role, kind)]})")
                 if (role, f"{kind} verb") in sets:
                     name = sets[(role, f"{kind} verb")]
-                    terms.append(f"{token[kind]} || ':' || {a}.verb IN (SELECT v FROM {name})")
+                    terms.append(f"({row}, {a}.verb) IN (SELECT * FROM {name})")
+            if self.postgres:
+                # IS TRUE keeps each IN a subplan, its set hashed once: PostgreSQL
+                # turns a lone IN of a link's EXISTS into a join, which built the
+                # set again for every walked action (twice the whole walk for
+                # 2,000 trackers).
+                terms = [f"({term}) IS TRUE" for term in terms]
             return " OR ".join(terms)
 
         conditions: list[str] = []
@@ -1125,16 +1127,25 @@ class _Statement:
         # Walking some verbs only: one index range per verb, merged.
         verbs: list[str | None] = [*self.walk_verbs] if self.walk_verbs else [None]
 
-        def per_verb(select: str, rest: str) -> list[str]:
-            """One statement per walked verb (one for all verbs), parameters in order."""
+        def per_verb(select: str, rest: str, *, filtered: bool = True) -> list[str]:
+            """One statement per walked verb (one for all verbs), parameters in order.
+
+            ``filtered=False``: without the queryset's filters, which the
+            timeline and verb indexes do not hold.
+            """
             statements = []
             for verb in verbs:
-                only = "" if verb is None else f" AND {action}.verb = %s"
-                statements.append(
-                    f"{select} FROM {action} WHERE ({self.where}){only}{position}{rest}"
-                )
+                conditions = [f"({self.where})"] if filtered else []
+                if verb is not None:
+                    conditions.append(f"{action}.verb = %s")
+                where = " AND ".join(conditions) or "1 = 1"
+                statements.append(f"{select} FROM {action} WHERE {where}{position}{rest}")
                 params.extend(
-                    [*self.where_params, *([] if verb is None else [verb]), *position_params]
+                    [
+                        *(self.where_params if filtered else []),
+                        *([] if verb is None else [verb]),
+                        *position_params,
+                    ]
                 )
             return statements
 
@@ -1143,13 +1154,24 @@ class _Statement:
             # ones, reading every walked row: the walk reads the timeline (or
             # each verb's) index itself, down to the oldest of the newest
             # ``rows`` actions (_wh), and stops at the ``limit``-th match.
+            # _wh reads the index alone: filtering there cost a table row per
+            # action, as much as the walk. Its rows are a bound on work only:
+            # a walk short of the page hands it to the fan-out.
+            single = len(verbs) == 1
             newest_parts = per_verb(
-                f"SELECT * FROM (SELECT {action}.timestamp AS ts, {action}.id AS id", f" {order})"
+                f"SELECT {action}.timestamp AS ts, {action}.id AS id",
+                f" ORDER BY {action}.timestamp DESC, {action}.id DESC "
+                + (f"LIMIT 1 OFFSET {rows - 1}" if single else f"LIMIT {rows}"),
+                filtered=False,
             )
-            ctes.append(
-                f"_wh(ts, id) AS (SELECT ts, id FROM ({' UNION ALL '.join(newest_parts)}) "
-                f"ORDER BY ts DESC, id DESC LIMIT 1 OFFSET {rows - 1})"
-            )
+            if single:
+                ctes.append(f"_wh(ts, id) AS ({newest_parts[0]})")
+            else:
+                merged = " UNION ALL ".join(f"SELECT * FROM ({part})" for part in newest_parts)
+                ctes.append(
+                    f"_wh(ts, id) AS (SELECT ts, id FROM ({merged}) "
+                    f"ORDER BY ts DESC, id DESC LIMIT 1 OFFSET {rows - 1})"
+                )
             horizon = (
                 f"{action}.timestamp >= COALESCE((SELECT ts FROM _wh), '') AND "
                 f"({action}.timestamp > COALESCE((SELECT ts FROM _wh), '') OR "

@@ -374,7 +374,7 @@ def test_walk_and_fan_out_page_like_the_plain_feed() -> None:
 
 
 def test_walk_matches_every_kind_of_tracker_like_the_plain_feed() -> None:
-    """The walk's token sets (built in SQL from the tracker rows) for every kind of
+    """The walk's sets (read in SQL from the tracker rows) for every kind of
     tracker: objects and models, with and without verbs, actor-only or not."""
     now = timezone.now()
     trains = [make_train() for _ in range(50)]
@@ -439,6 +439,11 @@ def test_sqlite_walk_reads_the_timeline_index_in_order_and_stops_early() -> None
         for step in steps
     ), steps
     assert not any("TEMP B-TREE" in step for step in steps), steps
+    # Its horizon, the newest rows it may read, comes from the index alone: no
+    # action row is read for it, nothing sorted.
+    horizon = next(node for node, _parent, detail in plan if detail == "MATERIALIZE _wh")
+    steps = [detail for _node, parent, detail in plan if parent == horizon]
+    assert steps == ["SCAN actrack_action USING COVERING INDEX actrack_action_timeline"], steps
 
 
 @pytest.mark.django_db(transaction=True)
@@ -456,6 +461,20 @@ def test_postgresql_walks_for_busy_objects_and_fans_out_for_quiet_ones() -> None
 
     assert not heads_run(busy_user)  # the newest rows held the page
     assert heads_run(old_user)  # the walk came back short: per-tracker scans
+    # The walk checks each action's links against the trackers hashed once, not
+    # rebuilt for every walked action.
+    nodes = _nodes(_explain(busy_user.actions.feed())["Plan"])
+    walked = [n for n in nodes if n.get("Index Name") == "actrack_target_unique"]
+    assert walked and max(n["Actual Loops"] for n in walked) > 1
+    rebuilt = [
+        (n["Node Type"], n.get("CTE Name"), n["Actual Loops"])
+        for n in nodes
+        if n.get("Actual Loops", 0) > 1
+        and (
+            n.get("CTE Name", "").startswith("_wt") or n["Node Type"] in ("Hash", "HashAggregate")
+        )
+    ]
+    assert not rebuilt, rebuilt
 
 
 def _rare_verb_world() -> Any:
