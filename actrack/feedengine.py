@@ -195,12 +195,32 @@ def page_ids_sql(
         floor=read_floor(expression.unread_for, connection),
     )
     since = expression.unread_for is not None
-    statement.scans = sum(1 if tracker.actor_only else 3 for tracker in trackers)
+
+    def from_trackers() -> tuple[int, list[str] | None, list[Relation]]:
+        scans = sum(1 if tracker.actor_only else 3 for tracker in trackers)
+        verbs = None if since else walk_verbs(trackers)
+        return scans, verbs, statement.python_relations(trackers, since)
+
+    if expression.fingerprint is not None:
+        # The owner's rows kept by this process: what depends on them alone is kept
+        # with them (about 0.7 ms for 500 trackers).
+        from actrack import trackercache
+
+        found = trackercache.derived(
+            expression.owner,
+            queryset.db,
+            expression.fingerprint,
+            f"page since={since}",
+            from_trackers,
+        )
+    else:
+        found = from_trackers()
+    statement.scans, verbs, relations = found
     if not since:
         statement.walk = walk
-        statement.walk_verbs = walk_verbs(trackers)
+        statement.walk_verbs = verbs
         statement.walk_only = walk_only and statement.postgres
-    sql, params = statement.sql(statement.python_relations(trackers, since))
+    sql, params = statement.sql(relations)
     cap = _max_params(connection)
     if cap is not None and len(params) > cap:
         return None  # too many trackers for one statement here: the plain plan

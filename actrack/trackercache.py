@@ -11,7 +11,8 @@ page's statement computes the fingerprint again, in the snapshot it reads the
 actions in (see :func:`actrack.feedengine.fetch_actions`); when it differs (a
 tracker was added, changed or removed, by any process or in SQL), it reads no
 actions and the page runs again with the trackers read afresh. Kept rows never
-change a page: they only save the read.
+change a page: they only save the read. What a page builds from the rows alone
+(their part of the statement) is kept with them, under the same fingerprint.
 
 PostgreSQL only: SQLite has no row versions, and no round trips to save.
 """
@@ -20,7 +21,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from django.db import connections
 
@@ -29,12 +31,21 @@ if TYPE_CHECKING:
 
     from actrack.querysets import TrackerRow
 
-#: Users' tracker rows, by (database alias, user pk): (rows, fingerprint), newest last.
-_KEPT: OrderedDict[tuple[str, Any], tuple[list[TrackerRow], str]] = OrderedDict()
+
+class _Entry(NamedTuple):
+    rows: list[TrackerRow]
+    fingerprint: str
+    #: What feed pages build from the rows, by name (see :func:`derived`).
+    derived: dict[str, Any]
+
+
+#: Users' tracker rows, by (database alias, user pk), newest last.
+_KEPT: OrderedDict[tuple[str, Any], _Entry] = OrderedDict()
 #: At most this many rows are kept in all (about 150 bytes each), the oldest users'
 #: dropped first.
 KEPT_ROWS = 200_000
 _lock = threading.Lock()
+T = TypeVar("T")
 _counted = [0]  # rows kept in all
 
 
@@ -45,7 +56,24 @@ def applies(using: str) -> bool:
 
 def kept(user_pk: Any, using: str) -> tuple[list[TrackerRow], str] | None:
     """The rows kept for the user and their fingerprint, if any (none for no trackers)."""
-    return _KEPT.get((using, user_pk))
+    entry = _KEPT.get((using, user_pk))
+    return None if entry is None else (entry.rows, entry.fingerprint)
+
+
+def derived(user_pk: Any, using: str, fingerprint: str, name: str, build: Callable[[], T]) -> T:
+    """``build()``, a value made from the user's kept rows, kept with them by ``name``.
+
+    Built again when the rows kept now have another fingerprint than the
+    caller's (they were read again meanwhile), and then not kept.
+    """
+    entry = _KEPT.get((using, user_pk))
+    if entry is None or entry.fingerprint != fingerprint:
+        return build()
+    try:
+        found: T = entry.derived[name]
+    except KeyError:
+        found = entry.derived[name] = build()
+    return found
 
 
 def read(user_pk: Any, using: str) -> list[TrackerRow]:
@@ -64,23 +92,23 @@ def read(user_pk: Any, using: str) -> list[TrackerRow]:
         found = cursor.fetchall()
     rows = [tracker_row(ct, key, vb, ao, None) for ct, key, vb, ao, _fp in found]
     # Nothing is kept for a user without trackers (no statement would check it).
-    _keep((using, user_pk), (rows, str(found[0][4])) if rows else None)
+    _keep((using, user_pk), _Entry(rows, str(found[0][4]), {}) if rows else None)
     return rows
 
 
-def _keep(key: tuple[str, Any], entry: tuple[list[TrackerRow], str] | None) -> None:
+def _keep(key: tuple[str, Any], entry: _Entry | None) -> None:
     """Keep ``entry`` (None: nothing) for ``key``, the newest, within :data:`KEPT_ROWS`."""
     with _lock:
         old = _KEPT.pop(key, None)
         if old is not None:
-            _counted[0] -= len(old[0])
-        if entry is None or len(entry[0]) > KEPT_ROWS:
+            _counted[0] -= len(old.rows)
+        if entry is None or len(entry.rows) > KEPT_ROWS:
             return
         _KEPT[key] = entry
-        _counted[0] += len(entry[0])
+        _counted[0] += len(entry.rows)
         while _counted[0] > KEPT_ROWS:
-            _key, (dropped, _fingerprint) = _KEPT.popitem(last=False)
-            _counted[0] -= len(dropped)
+            _key, dropped = _KEPT.popitem(last=False)
+            _counted[0] -= len(dropped.rows)
 
 
 def fingerprint_sql(connection: BaseDatabaseWrapper) -> str:

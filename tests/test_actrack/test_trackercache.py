@@ -120,6 +120,34 @@ def test_a_change_made_elsewhere_shows_on_the_next_page(
 
 
 @postgresql
+@pytest.mark.parametrize("trains", [2, 40])  # a direct statement, and a walk first
+def test_pages_build_the_tracker_rows_statement_part_once_per_kept_version(
+    trains: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from actrack.feedengine import _Statement
+
+    built: list[int] = []
+    original = _Statement.python_relations
+
+    def counted(self: Any, trackers: Any, since: bool) -> Any:
+        built.append(len(list(trackers)))
+        return original(self, trackers, since)
+
+    monkeypatch.setattr(_Statement, "python_relations", counted)
+    user, followed = world(trains)
+    first = page_ids(user)  # the rows are read, then kept
+    assert built == [trains]
+    assert page_ids(user) == page_ids(user, size=5) + first[5:] == first
+    assert built == [trains, trains]  # once for every later page
+    Tracker.objects.filter(user=user, tracked_key=str(followed[-1].pk)).delete()  # the newest
+    changed = page_ids(user)  # the check fails: the rows read again, not kept yet
+    assert changed == iterated_ids(user) != first
+    assert built[2:] == [trains - 1]
+    assert page_ids(user) == page_ids(user) == changed
+    assert built[2:] == [trains - 1, trains - 1]
+
+
+@postgresql
 def test_a_change_in_the_current_transaction_shows_at_once() -> None:
     user, followed = world(2)
     before = page_ids(user)
