@@ -67,8 +67,12 @@ def insert_actions(using: str, entries: list[Entry]) -> list[Action]:
             for id_ in _insert_postgresql(connection, chunk)
         ]
     else:
-        ids = _insert_actions_by_rows(connection, entries)
-        _insert_links_by_rows(connection, entries, ids)
+        rows = [_action_values(entry, connection) for entry in entries]
+        ids = _insert_actions_by_rows(connection, rows)
+        # The link rows repeat their action's timestamp, adapted once (per row it
+        # was a quarter of writing a queue on SQLite).
+        stamp = ACTION_COLUMNS.index("timestamp")
+        _insert_links_by_rows(connection, entries, ids, [row[stamp] for row in rows])
     return _saved_actions(using, entries, ids)
 
 
@@ -84,7 +88,7 @@ def _action_values(entry: Entry, connection: BaseDatabaseWrapper) -> tuple[Any, 
         actor_key,
         entry.verb,
         entry.level,
-        json.dumps(entry.data, cls=DjangoJSONEncoder),
+        json.dumps(entry.data, cls=DjangoJSONEncoder) if entry.data else "{}",
         connection.ops.adapt_datetimefield_value(entry.timestamp),
     )
 
@@ -228,10 +232,12 @@ def chunks(values: Sequence[T], using: str, per_item: int = 1) -> Iterator[Seque
     return slices(values, rows_per_statement(connections[using], per_item, len(values) or 1))
 
 
-def _insert_actions_by_rows(connection: BaseDatabaseWrapper, entries: list[Entry]) -> list[int]:
+def _insert_actions_by_rows(
+    connection: BaseDatabaseWrapper, rows: list[tuple[Any, ...]]
+) -> list[int]:
+    """Insert the action ``rows`` (see :func:`_action_values`); their ids, in order."""
     from actrack.models import Action
 
-    rows = [_action_values(entry, connection) for entry in entries]
     quote = connection.ops.quote_name
     head = (
         f"INSERT INTO {quote(Action._meta.db_table)} "
@@ -249,8 +255,10 @@ def _insert_actions_by_rows(connection: BaseDatabaseWrapper, entries: list[Entry
 
 
 def _insert_links_by_rows(
-    connection: BaseDatabaseWrapper, entries: list[Entry], ids: list[int]
+    connection: BaseDatabaseWrapper, entries: list[Entry], ids: list[int], stamps: list[Any]
 ) -> None:
+    """The link rows of ``entries``, whose actions have ``ids`` and adapted timestamps
+    ``stamps``."""
     from actrack.models import ActionRelated, ActionTarget
 
     quote = connection.ops.quote_name
@@ -258,8 +266,8 @@ def _insert_links_by_rows(
     size = rows_per_statement(connection, len(LINK_COLUMNS), ROWS_PER_STATEMENT)
     for model, role in ((ActionTarget, "target_refs"), (ActionRelated, "related_refs")):
         rows = [
-            (id_, ct, key, connection.ops.adapt_datetimefield_value(entry.timestamp))
-            for entry, id_ in zip(entries, ids, strict=True)
+            (id_, ct, key, stamp)
+            for entry, id_, stamp in zip(entries, ids, stamps, strict=True)
             for ct, key in getattr(entry, role)
         ]
         head = (
