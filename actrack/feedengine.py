@@ -78,6 +78,7 @@ class TrackerMatch(Expression):
         min_level: int | None = None,
         not_by: tuple[int, str] | None = None,
         fingerprint: str | None = None,
+        derived: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.trackers = tuple(trackers)
@@ -95,6 +96,9 @@ class TrackerMatch(Expression):
         #: fingerprint: a page checks it (see actrack.trackercache); a query reads
         #: the rows again.
         self.fingerprint = fingerprint
+        #: Where pages keep what they build from ``trackers`` alone, when the rows are
+        #: shared with earlier reads of the same rows (see actrack.trackercache).
+        self.derived = derived
 
     def __repr__(self) -> str:
         unread = ", unread" if self.unread_for is not None else ""
@@ -201,18 +205,17 @@ def page_ids_sql(
         verbs = None if since else walk_verbs(trackers)
         return scans, verbs, statement.python_relations(trackers, since)
 
+    from actrack import trackercache
+
+    name = f"page since={since}"
     if expression.fingerprint is not None:
         # The owner's rows kept by this process: what depends on them alone is kept
         # with them (about 0.7 ms for 500 trackers).
-        from actrack import trackercache
-
         found = trackercache.derived(
-            expression.owner,
-            queryset.db,
-            expression.fingerprint,
-            f"page since={since}",
-            from_trackers,
+            expression.owner, queryset.db, expression.fingerprint, name, from_trackers
         )
+    elif expression.derived is not None:
+        found = trackercache.built(expression.derived, name, from_trackers)
     else:
         found = from_trackers()
     statement.scans, verbs, relations = found

@@ -57,19 +57,9 @@ def tracker_rows(user: Any, using: str | None = None, *, created: bool = True) -
 
     from actrack.models import Tracker
 
-    # A raw query: with thousands of trackers the ORM's per-row work would cost
-    # more than the query itself.
     db = using or router.db_for_read(Tracker)
     connection = connections[db]
-    quote = connection.ops.quote_name
-    verbs = "verbs::text" if connection.vendor == "postgresql" else "verbs"
-    columns = f"tracked_ct_id, tracked_key, {verbs}, actor_only"
-    if created:
-        columns += ", created"
-    sql = f"SELECT {columns} FROM {quote(Tracker._meta.db_table)} WHERE user_id = %s"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [user.pk])
-        rows = cursor.fetchall()
+    rows = raw_tracker_rows(user.pk, db, created=created)
     if not created:
         return [tracker_row(ct, key, vb, ao, None) for ct, key, vb, ao in rows]
     field = Tracker._meta.get_field("created")
@@ -80,6 +70,26 @@ def tracker_rows(user: Any, using: str | None = None, *, created: bool = True) -
             when = converter(when, field, connection)
         trackers.append(tracker_row(ct, key, vb, ao, when))
     return trackers
+
+
+def raw_tracker_rows(user_pk: Any, using: str, *, created: bool) -> list[tuple[Any, ...]]:
+    """The columns of :func:`tracker_rows` as the database gives them, verbs as JSON text."""
+    from django.db import connections
+
+    from actrack.models import Tracker
+
+    # A raw query: with thousands of trackers the ORM's per-row work would cost
+    # more than the query itself.
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    verbs = "verbs::text" if connection.vendor == "postgresql" else "verbs"
+    columns = f"tracked_ct_id, tracked_key, {verbs}, actor_only"
+    if created:
+        columns += ", created"
+    sql = f"SELECT {columns} FROM {quote(Tracker._meta.db_table)} WHERE user_id = %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_pk])
+        return cursor.fetchall()
 
 
 _NO_VERBS = ("[]", "", None)
@@ -258,9 +268,11 @@ class ActionQuerySet(models.QuerySet["Action"]):
         from actrack.readstate import user_ref
 
         # Feed pages check the rows this process kept (see actrack.trackercache).
-        fingerprint = None
-        if unread or not trackercache.applies(self.db):
-            trackers = tracker_rows(user, self.db, created=unread)
+        fingerprint, derived = None, None
+        if unread:
+            trackers = tracker_rows(user, self.db, created=True)
+        elif not trackercache.applies(self.db):
+            trackers, derived = trackercache.read_shared(user.pk, self.db)
         elif found := trackercache.kept(user.pk, self.db):
             trackers, fingerprint = found
         else:
@@ -277,6 +289,7 @@ class ActionQuerySet(models.QuerySet["Action"]):
                 min_level=app_settings.READABLE_LEVEL,
                 not_by=None if include_own else user_ref(user),
                 fingerprint=fingerprint,
+                derived=derived,
             )
             qs = self.filter(match)
             return (qs.filter(**filters) if filters else qs).newest_first()

@@ -15,6 +15,9 @@ change a page: they only save the read. What a page builds from the rows alone
 (their part of the statement) is kept with them, under the same fingerprint.
 
 PostgreSQL only: SQLite has no row versions, and no round trips to save.
+There every page reads the rows; a read equal to an earlier one (the same
+columns) takes that read's rows and what pages built from them
+(:func:`read_shared`), which depend on those values alone.
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ class _Entry(NamedTuple):
 
 #: Users' tracker rows, by (database alias, user pk), newest last.
 _KEPT: OrderedDict[tuple[str, Any], _Entry] = OrderedDict()
+#: Reads of tracker rows elsewhere, by (database alias, the columns read), newest last
+#: (see :func:`read_shared`), within the same number of rows.
+_SHARED: OrderedDict[tuple[str, tuple[Any, ...]], _Entry] = OrderedDict()
+_shared_rows = [0]
 #: At most this many rows are kept in all (about 150 bytes each), the oldest users'
 #: dropped first.
 KEPT_ROWS = 200_000
@@ -69,11 +76,45 @@ def derived(user_pk: Any, using: str, fingerprint: str, name: str, build: Callab
     entry = _KEPT.get((using, user_pk))
     if entry is None or entry.fingerprint != fingerprint:
         return build()
+    return built(entry.derived, name, build)
+
+
+def built(derived: dict[str, Any], name: str, build: Callable[[], T]) -> T:
+    """``derived[name]``, from ``build()`` the first time."""
     try:
-        found: T = entry.derived[name]
+        found: T = derived[name]
     except KeyError:
-        found = entry.derived[name] = build()
+        found = derived[name] = build()
     return found
+
+
+def read_shared(user_pk: Any, using: str) -> tuple[list[TrackerRow], dict[str, Any]]:
+    """The user's tracker rows read now (no creation times), and where pages keep what
+    they build from them.
+
+    Where rows are not kept (SQLite), every page reads them; a read equal to an
+    earlier one (same rows, same values) returns that read's rows and built
+    parts, which depend on those values alone.
+    """
+    from actrack.querysets import raw_tracker_rows, tracker_row
+
+    found = tuple(raw_tracker_rows(user_pk, using, created=False))
+    key = (using, found)
+    with _lock:
+        entry = _SHARED.get(key)
+        if entry is not None:
+            _SHARED.move_to_end(key)
+            return entry.rows, entry.derived
+    rows = [tracker_row(ct, k, vb, ao, None) for ct, k, vb, ao in found]
+    entry = _Entry(rows, "", {})
+    with _lock:
+        if len(found) <= KEPT_ROWS:
+            _SHARED[key] = entry
+            _shared_rows[0] += len(found)
+        while _shared_rows[0] > KEPT_ROWS:
+            (_using, dropped), _entry = _SHARED.popitem(last=False)
+            _shared_rows[0] -= len(dropped)
+    return entry.rows, entry.derived
 
 
 def read(user_pk: Any, using: str) -> list[TrackerRow]:
@@ -140,3 +181,5 @@ def forget_all() -> None:
     with _lock:
         _KEPT.clear()
         _counted[0] = 0
+        _SHARED.clear()
+        _shared_rows[0] = 0

@@ -124,16 +124,7 @@ def test_a_change_made_elsewhere_shows_on_the_next_page(
 def test_pages_build_the_tracker_rows_statement_part_once_per_kept_version(
     trains: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from actrack.feedengine import _Statement
-
-    built: list[int] = []
-    original = _Statement.python_relations
-
-    def counted(self: Any, trackers: Any, since: bool) -> Any:
-        built.append(len(list(trackers)))
-        return original(self, trackers, since)
-
-    monkeypatch.setattr(_Statement, "python_relations", counted)
+    built = _count_builds(monkeypatch)
     user, followed = world(trains)
     first = page_ids(user)  # the rows are read, then kept
     assert built == [trains]
@@ -206,6 +197,58 @@ def test_other_databases_keep_nothing(count_queries: Any) -> None:
             page_ids(user)
         assert len(log) == 2
     assert trackercache.kept(user.pk, "default") is None
+
+
+def _count_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of tracker rows of each statement part built from them, appended."""
+    from actrack.feedengine import _Statement
+
+    built: list[int] = []
+    original = _Statement.python_relations
+
+    def counted(self: Any, trackers: Any, since: bool) -> Any:
+        built.append(len(list(trackers)))
+        return original(self, trackers, since)
+
+    monkeypatch.setattr(_Statement, "python_relations", counted)
+    return built
+
+
+@pytest.mark.skipif(connection.vendor == "postgresql", reason="the other databases")
+@pytest.mark.parametrize("trains", [2, 40])  # a direct statement, and a walk first
+def test_elsewhere_equal_reads_share_what_pages_build_from_them(
+    trains: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = _count_builds(monkeypatch)
+    user, followed = world(trains)
+    twin = make_user()
+    actrack.track(twin, followed, actor_only=False)  # the same rows as the user's
+    first = page_ids(user)
+    assert page_ids(user) == page_ids(twin) == first
+    assert built == [trains]  # read each time, built once
+    Tracker.objects.filter(user=user, tracked_key=str(followed[-1].pk)).update(
+        verbs=["arrived"]  # no such action: the newest train leaves the page
+    )
+    changed = page_ids(user)
+    assert changed == iterated_ids(user) != first
+    assert page_ids(twin) == first  # the twin's rows did not change
+    assert built == [trains, trains]
+
+
+def test_shared_reads_keep_at_most_the_limit_of_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(trackercache, "KEPT_ROWS", 5)
+    first, _trains = world(3)
+    second, _trains = world(2)
+    rows, derived = trackercache.read_shared(first.pk, "default")
+    assert len(rows) == 3 and derived == {}
+    derived["part"] = "built"
+    assert trackercache.read_shared(first.pk, "default") == (rows, {"part": "built"})
+    trackercache.read_shared(second.pk, "default")  # 5 rows in all
+    assert trackercache.read_shared(first.pk, "default")[1] == {"part": "built"}
+    third, _trains = world(1)
+    trackercache.read_shared(third.pk, "default")  # the least recently read goes
+    assert trackercache.read_shared(first.pk, "default")[1] == {"part": "built"}
+    assert trackercache.read_shared(second.pk, "default")[1] == {}  # read again, anew
 
 
 @postgresql
