@@ -52,8 +52,8 @@ _shared_rows = [0]
 #: dropped first.
 KEPT_ROWS = 200_000
 _lock = threading.Lock()
-T = TypeVar("T")
 _counted = [0]  # rows kept in all
+T = TypeVar("T")
 
 
 def applies(using: str) -> bool:
@@ -108,6 +108,8 @@ def read_shared(user_pk: Any, using: str) -> tuple[list[TrackerRow], dict[str, A
     rows = [tracker_row(ct, k, vb, ao, None) for ct, k, vb, ao in found]
     entry = _Entry(rows, "", {})
     with _lock:
+        if (earlier := _SHARED.get(key)) is not None:  # another thread read the same
+            return earlier.rows, earlier.derived
         if len(found) <= KEPT_ROWS:
             _SHARED[key] = entry
             _shared_rows[0] += len(found)

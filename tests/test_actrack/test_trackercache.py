@@ -251,6 +251,27 @@ def test_shared_reads_keep_at_most_the_limit_of_rows(monkeypatch: pytest.MonkeyP
     assert trackercache.read_shared(second.pk, "default")[1] == {}  # read again, anew
 
 
+def test_a_read_shared_meanwhile_by_another_thread_is_kept_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from actrack import querysets
+
+    user, _trains = world(3)
+    trackercache.forget_all()
+    original, inner = querysets.tracker_row, []
+
+    def building(*args: Any) -> Any:
+        if not inner:  # the other thread reads the same rows while these are built
+            inner.append(None)
+            inner.append(trackercache.read_shared(user.pk, "default"))
+        return original(*args)
+
+    monkeypatch.setattr(querysets, "tracker_row", building)
+    rows, derived = trackercache.read_shared(user.pk, "default")
+    assert (rows, derived) == inner[1] and rows is inner[1][0] and derived is inner[1][1]
+    assert len(trackercache._SHARED) == 1 and trackercache._shared_rows == [3]
+
+
 @postgresql
 def test_the_oldest_users_rows_go_first_beyond_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(trackercache, "KEPT_ROWS", 5)
