@@ -45,12 +45,16 @@ class _Entry(NamedTuple):
 #: Users' tracker rows, by (database alias, user pk), newest last.
 _KEPT: OrderedDict[tuple[str, Any], _Entry] = OrderedDict()
 #: Reads of tracker rows elsewhere, by (database alias, the columns read), newest last
-#: (see :func:`read_shared`), within the same number of rows.
+#: (see :func:`read_shared`), within :data:`SHARED_ROWS`.
 _SHARED: OrderedDict[tuple[str, tuple[Any, ...]], _Entry] = OrderedDict()
 _shared_rows = [0]
-#: At most this many rows are kept in all (about 150 bytes each), the oldest users'
-#: dropped first.
+#: At most this many rows are kept in all (about 250 bytes each with what pages build
+#: from them, measured on the benchmark's data), the oldest users' dropped first.
 KEPT_ROWS = 200_000
+#: At most this many rows of shared reads (see :func:`read_shared`; about 500 bytes
+#: each with their statement parts, 25 MB in all), the least recently read dropped
+#: first.
+SHARED_ROWS = 50_000
 _lock = threading.Lock()
 _counted = [0]  # rows kept in all
 T = TypeVar("T")
@@ -110,10 +114,10 @@ def read_shared(user_pk: Any, using: str) -> tuple[list[TrackerRow], dict[str, A
     with _lock:
         if (earlier := _SHARED.get(key)) is not None:  # another thread read the same
             return earlier.rows, earlier.derived
-        if len(found) <= KEPT_ROWS:
+        if len(found) <= SHARED_ROWS:
             _SHARED[key] = entry
             _shared_rows[0] += len(found)
-        while _shared_rows[0] > KEPT_ROWS:
+        while _shared_rows[0] > SHARED_ROWS:
             (_using, dropped), _entry = _SHARED.popitem(last=False)
             _shared_rows[0] -= len(dropped)
     return entry.rows, entry.derived

@@ -236,19 +236,23 @@ def test_elsewhere_equal_reads_share_what_pages_build_from_them(
 
 
 def test_shared_reads_keep_at_most_the_limit_of_rows(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(trackercache, "KEPT_ROWS", 5)
+    monkeypatch.setattr(trackercache, "SHARED_ROWS", 5)
     first, _trains = world(3)
     second, _trains = world(2)
     rows, derived = trackercache.read_shared(first.pk, "default")
     assert len(rows) == 3 and derived == {}
     derived["part"] = "built"
     assert trackercache.read_shared(first.pk, "default") == (rows, {"part": "built"})
-    trackercache.read_shared(second.pk, "default")  # 5 rows in all
+    trackercache.read_shared(second.pk, "default")[1]["part"] = "built"  # 5 rows in all
     assert trackercache.read_shared(first.pk, "default")[1] == {"part": "built"}
+    assert trackercache._shared_rows == [5]
     third, _trains = world(1)
     trackercache.read_shared(third.pk, "default")  # the least recently read goes
+    assert trackercache._shared_rows == [4]
     assert trackercache.read_shared(first.pk, "default")[1] == {"part": "built"}
     assert trackercache.read_shared(second.pk, "default")[1] == {}  # read again, anew
+    trackercache.forget_all()
+    assert trackercache._SHARED == {} and trackercache._shared_rows == [0]
 
 
 def test_a_read_shared_meanwhile_by_another_thread_is_kept_once(
