@@ -41,6 +41,8 @@ T = TypeVar("T")
 #: Columns written for an action and for a link row, in the order of the parameters.
 ACTION_COLUMNS = ("actor_ct_id", "actor_key", "verb", "level", "data", "timestamp")
 LINK_COLUMNS = ("action_id", "obj_ct_id", "obj_key", "timestamp")
+#: Where an action row (see :func:`_action_values`) holds its adapted timestamp.
+_TIMESTAMP = ACTION_COLUMNS.index("timestamp")
 
 #: Most actions written by one PostgreSQL statement (larger queues take several).
 ACTIONS_PER_STATEMENT = 10_000
@@ -71,8 +73,7 @@ def insert_actions(using: str, entries: list[Entry]) -> list[Action]:
         ids = _insert_actions_by_rows(connection, rows)
         # The link rows repeat their action's timestamp, adapted once (per row it
         # was a quarter of writing a queue on SQLite).
-        stamp = ACTION_COLUMNS.index("timestamp")
-        _insert_links_by_rows(connection, entries, ids, [row[stamp] for row in rows])
+        _insert_links_by_rows(connection, entries, ids, [row[_TIMESTAMP] for row in rows])
     return _saved_actions(using, entries, ids)
 
 
@@ -185,7 +186,7 @@ def _insert_one_postgresql(connection: BaseDatabaseWrapper, entry: Entry) -> int
     columns = ", ".join(quote(c) for c in ACTION_COLUMNS)
     link_columns = ", ".join(quote(c) for c in LINK_COLUMNS)
     values = _action_values(entry, connection)
-    timestamp = values[ACTION_COLUMNS.index("timestamp")]
+    timestamp = values[_TIMESTAMP]
     params: list[Any] = list(values)
     parts = [
         f"WITH new AS (INSERT INTO {quote(Action._meta.db_table)} ({columns}) "

@@ -114,12 +114,7 @@ def read_shared(user_pk: Any, using: str) -> tuple[list[TrackerRow], dict[str, A
     with _lock:
         if (earlier := _SHARED.get(key)) is not None:  # another thread read the same
             return earlier.rows, earlier.derived
-        if len(found) <= SHARED_ROWS:
-            _SHARED[key] = entry
-            _shared_rows[0] += len(found)
-        while _shared_rows[0] > SHARED_ROWS:
-            (_using, dropped), _entry = _SHARED.popitem(last=False)
-            _shared_rows[0] -= len(dropped)
+        _admit(_SHARED, _shared_rows, key, entry, SHARED_ROWS)
     return entry.rows, entry.derived
 
 
@@ -149,13 +144,23 @@ def _keep(key: tuple[str, Any], entry: _Entry | None) -> None:
         old = _KEPT.pop(key, None)
         if old is not None:
             _counted[0] -= len(old.rows)
-        if entry is None or len(entry.rows) > KEPT_ROWS:
-            return
-        _KEPT[key] = entry
-        _counted[0] += len(entry.rows)
-        while _counted[0] > KEPT_ROWS:
-            _key, dropped = _KEPT.popitem(last=False)
-            _counted[0] -= len(dropped.rows)
+        if entry is not None:
+            _admit(_KEPT, _counted, key, entry, KEPT_ROWS)
+
+
+def _admit(
+    store: OrderedDict[Any, _Entry], counted: list[int], key: Any, entry: _Entry, limit: int
+) -> None:
+    """Put ``entry`` in ``store`` as the newest, ``counted`` holding the rows of all its
+    entries, within ``limit`` rows: the oldest go first, an entry larger than all of it
+    is not kept. The caller holds the lock."""
+    if len(entry.rows) > limit:
+        return
+    store[key] = entry
+    counted[0] += len(entry.rows)
+    while counted[0] > limit:
+        _key, dropped = store.popitem(last=False)
+        counted[0] -= len(dropped.rows)
 
 
 def fingerprint_sql(connection: BaseDatabaseWrapper) -> str:
