@@ -9,6 +9,9 @@ database's. Here rows go straight from the entries to the statements:
   per entry from the actions' sequence in that order, and inserts the actions
   and both link tables through data-modifying ``WITH`` clauses joined on that
   number, so no row depends on the order ``RETURNING`` hands rows back in.
+- SQLite, one action (``log()`` outside a queue): one ``INSERT`` into the view
+  ``actrack_action_log``, whose trigger writes the action and its link rows
+  (migration ``0002``), atomic by itself: no ``BEGIN`` and ``COMMIT``.
 - Elsewhere: multi-row ``INSERT ... RETURNING id`` for the actions (rows are
   numbered in the order they are inserted, so the returned ids, sorted, match
   the entries in order), then multi-row inserts of the link rows, each
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -62,6 +65,8 @@ def insert_actions(using: str, entries: list[Entry]) -> list[Action]:
     connection = connections[using]
     if connection.vendor == "postgresql" and len(entries) == 1:
         ids = [_insert_one_postgresql(connection, entries[0])]
+    elif connection.vendor == "sqlite" and len(entries) == 1:
+        ids = [_insert_one_sqlite(connection, entries[0])]
     elif connection.vendor == "postgresql":
         ids = [
             id_
@@ -78,8 +83,13 @@ def insert_actions(using: str, entries: list[Entry]) -> list[Action]:
 
 
 def single_statement(using: str, count: int) -> bool:
-    """Whether :func:`insert_actions` writes ``count`` entries with one statement."""
-    return connections[using].vendor == "postgresql" and count <= ACTIONS_PER_STATEMENT
+    """Whether :func:`insert_actions` writes ``count`` entries with one statement
+    (on SQLite, unless the view of migration ``0002`` is missing: see
+    :func:`_insert_one_sqlite`)."""
+    vendor = connections[using].vendor
+    if vendor == "postgresql":
+        return count <= ACTIONS_PER_STATEMENT
+    return vendor == "sqlite" and count == 1
 
 
 def _action_values(entry: Entry, connection: BaseDatabaseWrapper) -> tuple[Any, ...]:
@@ -92,6 +102,24 @@ def _action_values(entry: Entry, connection: BaseDatabaseWrapper) -> tuple[Any, 
         json.dumps(entry.data, cls=DjangoJSONEncoder) if entry.data else "{}",
         connection.ops.adapt_datetimefield_value(entry.timestamp),
     )
+
+
+#: Statement texts built once per process: (vendor, kind) -> SQL. Few kinds: the queue
+#: statement, and the single-log one per number of targets and related objects.
+_STATEMENTS: dict[tuple[str, Hashable], str] = {}
+#: Most texts kept (a single log with hundreds of targets builds a statement of its own).
+STATEMENTS_KEPT = 200
+
+
+def _statement(connection: BaseDatabaseWrapper, kind: Hashable, build: Callable[[], str]) -> str:
+    """The text of statement ``kind`` for ``connection``'s database, built at first use."""
+    key = (connection.vendor, kind)
+    sql = _STATEMENTS.get(key)
+    if sql is None:
+        sql = build()
+        if len(_STATEMENTS) < STATEMENTS_KEPT:
+            _STATEMENTS[key] = sql
+    return sql
 
 
 def _saved_actions(using: str, entries: list[Entry], ids: list[int]) -> list[Action]:
@@ -167,8 +195,9 @@ def _insert_postgresql(connection: BaseDatabaseWrapper, entries: Sequence[Entry]
         json.dumps(links[0]),
         json.dumps(links[1]),
     ]
+    sql = _statement(connection, "queue", lambda: _postgresql_sql(connection))
     with connection.cursor() as cursor:
-        cursor.execute(_postgresql_sql(connection), params)
+        cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -180,32 +209,101 @@ def _insert_one_postgresql(connection: BaseDatabaseWrapper, entry: Entry) -> int
     about a sixth less round trip than joining the rows to the inserted action,
     most of it planning.
     """
+    values = _action_values(entry, connection)
+    timestamp = values[_TIMESTAMP]
+    params: list[Any] = list(values)
+    for refs in (entry.target_refs, entry.related_refs):
+        params += [value for ct, key in refs for value in (ct, key, timestamp)]
+    sql = _statement(
+        connection,
+        ("one", len(entry.target_refs), len(entry.related_refs)),
+        lambda: _postgresql_one_sql(connection, len(entry.target_refs), len(entry.related_refs)),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _postgresql_one_sql(connection: BaseDatabaseWrapper, targets: int, related: int) -> str:
     from actrack.models import Action, ActionRelated, ActionTarget
 
     quote = connection.ops.quote_name
     columns = ", ".join(quote(c) for c in ACTION_COLUMNS)
     link_columns = ", ".join(quote(c) for c in LINK_COLUMNS)
-    values = _action_values(entry, connection)
-    timestamp = values[_TIMESTAMP]
-    params: list[Any] = list(values)
     parts = [
         f"WITH new AS (INSERT INTO {quote(Action._meta.db_table)} ({columns}) "
         f"VALUES (%s, %s, %s, %s, %s::jsonb, %s) RETURNING {quote('id')})"
     ]
-    for name, model, refs in (
-        ("targets", ActionTarget, entry.target_refs),
-        ("related", ActionRelated, entry.related_refs),
+    for name, model, count in (
+        ("targets", ActionTarget, targets),
+        ("related", ActionRelated, related),
     ):
-        if refs:
-            rows = ", ".join(["((SELECT id FROM new), %s, %s, %s)"] * len(refs))
+        if count:
+            rows = ", ".join(["((SELECT id FROM new), %s, %s, %s)"] * count)
             parts.append(
                 f"{name} AS (INSERT INTO {quote(model._meta.db_table)} ({link_columns}) "
                 f"VALUES {rows})"
             )
-            params += [value for ct, key in refs for value in (ct, key, timestamp)]
-    with connection.cursor() as cursor:
-        cursor.execute(", ".join(parts) + " SELECT id FROM new", params)
-        row = cursor.fetchone()
+    return ", ".join(parts) + " SELECT id FROM new"
+
+
+# --- SQLite: one action through a view ------------------------------------------------------
+
+#: The view of migration ``0002_sqlite_action_log``.
+SQLITE_LOG_VIEW = "actrack_action_log"
+
+
+def _sqlite_one_sql(connection: BaseDatabaseWrapper) -> str:
+    from actrack.models import Action
+
+    quote = connection.ops.quote_name
+    table, pk = quote(Action._meta.db_table), quote("id")
+    columns = ", ".join(quote(c) for c in ("id", *ACTION_COLUMNS, "targets", "related"))
+    # The id AUTOINCREMENT would give, taken in the statement (which holds the write
+    # lock from its start): past the highest id the table ever had, even if deleted.
+    next_id = (
+        f"(SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = "
+        f"'{Action._meta.db_table}'), 0), coalesce((SELECT max({pk}) FROM {table}), 0)) + 1)"
+    )
+    placeholders = ", ".join(["%s"] * (len(ACTION_COLUMNS) + 2))
+    return (
+        f"INSERT INTO {quote(SQLITE_LOG_VIEW)} ({columns}) VALUES ({next_id}, {placeholders}) "
+        f"RETURNING {pk}"
+    )
+
+
+def _insert_one_sqlite(connection: BaseDatabaseWrapper, entry: Entry) -> int:
+    """One action (``log()`` outside a queue) in one statement.
+
+    The row inserted into the view carries the action's columns, its id, and its
+    targets and related objects as two JSON arrays of ``[content type id, key]``
+    pairs; ``RETURNING`` hands back the id the trigger used.
+
+    A database created without migrations (tests with ``MIGRATE: False``) has no
+    view: the action is then written a statement per table, in a transaction.
+    """
+    from django.db import OperationalError, transaction
+
+    values = _action_values(entry, connection)
+    params = [
+        *values,
+        json.dumps(entry.target_refs) if entry.target_refs else None,
+        json.dumps(entry.related_refs) if entry.related_refs else None,
+    ]
+    sql = _statement(connection, "one", lambda: _sqlite_one_sql(connection))
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    except OperationalError as error:
+        if f"no such table: {SQLITE_LOG_VIEW}" not in str(error):
+            raise
+        with transaction.atomic(using=connection.alias):
+            ids = _insert_actions_by_rows(connection, [values])
+            _insert_links_by_rows(connection, [entry], ids, [values[_TIMESTAMP]])
+        return ids[0]
     assert row is not None
     return int(row[0])
 

@@ -23,6 +23,7 @@ from django.db.backends.utils import CursorWrapper
 from django.test import Client, override_settings
 
 import actrack
+from actrack import inserts
 from actrack import queue as queue_module
 from actrack.models import Action, ActionRelated, ActionTarget, DeletedItem
 from actrack.signals import action_logged
@@ -38,16 +39,19 @@ FAILURES: list[str] = []
 def failing_insert(monkeypatch: pytest.MonkeyPatch) -> list[type]:
     """Make every statement inserting into the models listed in the yielded list raise.
 
-    At the cursor, in every thread: whether the rows go through ``bulk_create``
-    or a statement writing both link tables at once.
+    At the cursor, in every thread: whether the rows go through ``bulk_create``,
+    a statement writing both link tables at once, or SQLite's log view (whose
+    trigger writes the action and both link tables).
     """
     failing: list[type] = []
     original = CursorWrapper.execute
 
     def execute(self: CursorWrapper, sql: str, params: Any = None) -> Any:
         for model in failing:
-            table = model._meta.db_table
-            if re.search(rf'INSERT INTO "?{table}"?[ (]', sql):
+            tables = [model._meta.db_table]
+            if model in (Action, ActionTarget, ActionRelated):
+                tables.append(inserts.SQLITE_LOG_VIEW)
+            if any(re.search(rf'INSERT INTO "?{table}"?[ (]', sql) for table in tables):
                 FAILURES.append(model.__name__)
                 raise OperationalError("server closed the connection unexpectedly (test)")
         return original(self, sql, params)

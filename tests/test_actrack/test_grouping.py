@@ -261,11 +261,11 @@ def test_grouping_with_saved_costs_one_more_lookup(count_queries: Any) -> None:
         actrack.log(train, "passed", targets=second, related=station, grouping_delay=-1)
     with count_queries() as grouping:
         actrack.log(train, "passed", targets=third, related=station, grouping_delay=60)
-    # The action and its links (one statement on PostgreSQL, one per table elsewhere);
+    # The action and its links (one statement);
     # with grouping: candidates, then their links, then the merge (new links, then
     # the action's data); on PostgreSQL the (verb, actor) advisory lock comes first.
     postgres = connection.vendor == "postgresql"
-    assert len(no_grouping) == (1 if postgres else 3)
+    assert len(no_grouping) == 1
     assert len(grouping) <= (4 if postgres else 5) + postgres
     assert ("pg_advisory_xact_lock" in grouping.statements[0]) is postgres
     assert Action.objects.count() == 2

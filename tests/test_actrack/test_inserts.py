@@ -178,3 +178,35 @@ def test_a_single_log_writes_its_links_in_the_given_order(targets: int, related:
     stamps = {action.timestamp}
     assert set(ActionTarget.objects.values_list("timestamp", flat=True)) <= stamps
     assert set(ActionRelated.objects.values_list("timestamp", flat=True)) <= stamps
+
+
+def test_a_single_log_never_reuses_the_id_of_a_deleted_action() -> None:
+    train = make_train()
+    kept = actrack.log(train, "kept")
+    newest = actrack.log(train, "deleted", targets=make_station())
+    assert kept is not None and newest is not None
+    Action.objects.filter(pk=newest.pk).delete()
+    again = actrack.log(train, "again", targets=make_station(), related=make_note())
+    assert again is not None and again.pk > newest.pk
+    assert Action.objects.order_by("pk").last() == again
+    assert ActionTarget.objects.get().action_id == again.pk
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="the log view is SQLite's")
+def test_without_the_log_view_a_single_log_takes_a_statement_per_table(
+    count_queries: Any,
+) -> None:
+    """A database made without migrations has no view: ``log()`` still writes, in a
+    transaction (the view is dropped inside the test's transaction, which restores it)."""
+    train, stations, note = make_train(), [make_station() for _ in range(2)], make_note()
+    ContentType.objects.get_for_models(type(train), type(note), type(stations[0]))
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP VIEW "{inserts.SQLITE_LOG_VIEW}"')
+    with count_queries() as log:
+        action = actrack.log(train, "checked", targets=stations, related=note)
+    assert action is not None and action.pk == Action.objects.get().pk
+    assert _links(ActionTarget, action) == [_ref(s) for s in stations]
+    assert _links(ActionRelated, action) == [_ref(note)]
+    # The refused statement, then one INSERT per table.
+    assert len(log) == 4, log.statements
+    assert inserts.SQLITE_LOG_VIEW in log.statements[0]

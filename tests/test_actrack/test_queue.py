@@ -10,14 +10,15 @@ import threading
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.test import override_settings
 
 import actrack
 from actrack import queue as queue_module
+from actrack.api import build_entry
 from actrack.models import Action
 from tests.asgi import asgi_get, run_in_loop_thread
-from tests.conftest import make_station, make_train
+from tests.conftest import make_line, make_station, make_train
 
 pytestmark = pytest.mark.django_db
 
@@ -233,10 +234,63 @@ def test_failed_write_leaves_no_half_written_action(monkeypatch: pytest.MonkeyPa
         return original(self, sql, params)
 
     monkeypatch.setattr(CursorWrapper, "execute", failing_execute)
-    for grouping_delay in (-1, 60):  # in one statement (PostgreSQL), and in a transaction
-        with pytest.raises(RuntimeError):
-            actrack.log(train, "departed", targets=station, grouping_delay=grouping_delay)
+    # Two actions: one statement on PostgreSQL, a statement per table in a transaction
+    # elsewhere.
+    entries = [
+        build_entry(
+            train,
+            verb,
+            targets=station,
+            related=None,
+            timestamp=None,
+            level=None,
+            grouping_delay=-1,
+            using=None,
+            data={},
+        )
+        for verb in ("departed", "arrived")
+    ]
+    with pytest.raises(RuntimeError):
+        queue_module.write_entries(entries)
     assert Action.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_single_statement_log_failing_in_the_database_writes_nothing() -> None:
+    """``log()`` outside a transaction is one statement on both databases: when the
+    database refuses its last link row, the action and its targets are not kept."""
+    from actrack.models import ActionRelated, ActionTarget
+
+    table = ActionRelated._meta.db_table
+    train, station, line = make_train(), make_station(), make_line()
+    if connection.vendor == "postgresql":
+        create = [
+            "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'refused'; END $$",
+            f"CREATE TRIGGER test_refuse BEFORE INSERT ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION test_refuse()",
+        ]
+        drop = [f"DROP TRIGGER test_refuse ON {table}", "DROP FUNCTION test_refuse()"]
+    else:
+        create = [
+            f"CREATE TRIGGER test_refuse BEFORE INSERT ON {table} "
+            "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        ]
+        drop = ["DROP TRIGGER test_refuse"]
+    with connection.cursor() as cursor:
+        for sql in create:
+            cursor.execute(sql)
+    try:
+        with pytest.raises(DatabaseError, match="refused"):
+            actrack.log(train, "departed", targets=station, related=line, grouping_delay=-1)
+    finally:
+        with connection.cursor() as cursor:
+            for sql in drop:
+                cursor.execute(sql)
+    assert not Action.objects.exists()
+    assert not ActionTarget.objects.exists()
+    actrack.log(train, "departed", targets=station, related=line, grouping_delay=-1)
+    assert ActionRelated.objects.count() == 1
 
 
 # --- transactions -------------------------------------------------------------------------
