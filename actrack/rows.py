@@ -5,15 +5,24 @@ feed page. Building and compiling a queryset for them cost more than running
 the query (about 0.2 ms to compile and 0.25 ms more in the queryset's
 iteration, per query, measured on PostgreSQL against 0.5 ms for the whole
 hand-written read), so these reads select the model's columns directly and
-apply the converters the ORM would (the backend's, then the field's).
+apply the converters the ORM would (the backend's, then the field's). Models
+whose initialisation does nothing more than store the values (no init signal
+listener, no ``__init__`` of their own, Django's own attributes) skip
+``Model.__init__``: see :func:`_direct`.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from django.db import models
+from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_init, pre_init
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -58,14 +67,59 @@ def instances(
         if found:
             converters.append((number, found, col))
     names = [field.attname for field in fields]
+    build = _build if _direct(model) else _from_db
     built = []
     for row in rows:
         values = list(row)
         for number, found, col in converters:
             for converter in found:
                 values[number] = converter(values[number], col, connection)
-        built.append(model.from_db(using, names, values))
+        built.append(build(model, using, names, values))
     return built
+
+
+def _from_db(model: Any, using: str, names: list[str], values: list[Any]) -> Any:
+    return model.from_db(using, names, values)
+
+
+def _build(model: Any, using: str, names: list[str], values: list[Any]) -> Any:
+    """What ``from_db`` builds, for a model :func:`_direct` accepts: a fifth of its time
+    (about 0.8 against 4.5 us for an action, 21 per page)."""
+    obj = model.__new__(model)
+    obj.__dict__.update(zip(names, values, strict=True))
+    state = obj._state = ModelState()
+    state.adding = False
+    state.db = using
+    return obj
+
+
+def _direct(model: type[models.Model]) -> bool:
+    """Whether instances of ``model`` may skip ``Model.__init__``: nobody listens to its
+    ``pre_init``/``post_init``, and :func:`_plain_attributes` holds."""
+    return (
+        _plain_attributes(model)
+        and not pre_init.has_listeners(model)
+        and not post_init.has_listeners(model)
+    )
+
+
+@cache
+def _plain_attributes(model: type[models.Model]) -> bool:
+    """Whether ``Model.__init__`` would only store each concrete field's value in the
+    instance's ``__dict__``: neither the model nor its fields' attributes add anything
+    (no ``__init__``, ``__new__`` or ``from_db`` of its own, and Django's own attribute
+    descriptors, which keep the value in ``__dict__``)."""
+    if (
+        model.__init__ is not models.Model.__init__
+        or model.__new__ is not object.__new__
+        or model.from_db.__func__ is not models.Model.from_db.__func__  # type: ignore[attr-defined]
+    ):
+        return False
+    kinds: tuple[type, ...] = (DeferredAttribute, ForeignKeyDeferredAttribute)
+    return all(
+        type(inspect.getattr_static(model, field.attname, None)) in kinds
+        for field in model._meta.concrete_fields
+    )
 
 
 def _plain_json(field: models.JSONField[Any]) -> bool:

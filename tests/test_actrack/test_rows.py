@@ -178,3 +178,99 @@ def test_empty_data_is_not_parsed_and_each_action_gets_its_own_dict(
     actions[0].data["note"] = "changed"
     assert actions[2].data == {}
     assert Action.objects.get(verb="checked-0").data == {}
+
+
+def test_page_actions_skip_model_init_and_equal_the_orm_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nobody listens to ``Action``'s init signals: a page builds its actions without
+    ``Model.__init__``, each the same as the ORM's, and savable."""
+    import actrack
+    from actrack.models import Action
+
+    user, station = make_user(), make_station()
+    for n in range(3):
+        actrack.log(user, f"checked-{n}", targets=station, seats=n)
+    calls: list[Any] = []
+    original = models.Model.__init__
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> None:
+        calls.append(type(self))
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(models.Model, "__init__", counting)
+    actions = station.actions.all().page(size=10).actions
+    assert Action not in calls
+    monkeypatch.undo()
+    expected = list(Action.objects.order_by("-timestamp", "-pk"))
+    assert [field_values(a) for a in actions] == [field_values(a) for a in expected]
+    assert all(a._state.db == "default" and a._state.adding is False for a in actions)
+    assert all(a.actor == user for a in actions)
+    actions[0].verb = "rechecked"
+    actions[0].save()
+    assert Action.objects.count() == 3
+    assert Action.objects.get(pk=actions[0].pk).verb == "rechecked"
+
+
+def test_init_signal_listeners_get_every_instance_of_a_page() -> None:
+    import actrack
+    from actrack.models import Action
+
+    station = make_station()
+    for n in range(3):
+        actrack.log(None, f"checked-{n}", targets=station)
+    seen: list[Any] = []
+
+    def listener(sender: Any, instance: Any, **kwargs: Any) -> None:
+        seen.append(instance)
+
+    models.signals.post_init.connect(listener, sender=Action)
+    try:
+        actions = station.actions.all().page(size=10).actions
+    finally:
+        models.signals.post_init.disconnect(listener, sender=Action)
+    assert len(actions) == 3
+    assert all(any(a is s for s in seen) for a in actions)
+
+
+@isolate_apps("tests.demo")
+def test_models_whose_init_or_attributes_do_more_are_built_by_the_orm() -> None:
+    from actrack.rows import _plain_attributes
+
+    class Simple(models.Model):
+        name = models.CharField(max_length=10)
+        owner = models.ForeignKey("auth.User", on_delete=models.CASCADE)
+
+        class Meta:
+            app_label = "demo"
+
+    class WithFile(models.Model):
+        upload = models.FileField()
+
+        class Meta:
+            app_label = "demo"
+
+    class WithInit(models.Model):
+        name = models.CharField(max_length=10)
+
+        class Meta:
+            app_label = "demo"
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.extra = True
+
+    class WithFromDb(models.Model):
+        name = models.CharField(max_length=10)
+
+        class Meta:
+            app_label = "demo"
+
+        @classmethod
+        def from_db(cls, db: Any, field_names: Any, values: Any) -> Any:
+            return super().from_db(db, field_names, values)
+
+    assert _plain_attributes(Simple)
+    assert not _plain_attributes(WithFile)
+    assert not _plain_attributes(WithInit)
+    assert not _plain_attributes(WithFromDb)
