@@ -19,7 +19,7 @@ database's. Here rows go straight from the entries to the statements:
 
 Either way, action ids increase in logging order, a link row's id follows the
 order its objects were given in, and each entry gets a saved ``Action``, built
-with ``Action.from_db`` as a query would build it.
+as a query would build it (:func:`actrack.rows.builder`).
 """
 
 from __future__ import annotations
@@ -124,8 +124,10 @@ def _statement(connection: BaseDatabaseWrapper, kind: Hashable, build: Callable[
 
 def _saved_actions(using: str, entries: list[Entry], ids: list[int]) -> list[Action]:
     from actrack.models import Action
+    from actrack.rows import builder
 
     names = [field.attname for field in Action._meta.concrete_fields]
+    build = builder(Action)
     actions = []
     for entry, id_ in zip(entries, ids, strict=True):
         actor_ct, actor_key = entry.actor_columns
@@ -138,7 +140,7 @@ def _saved_actions(using: str, entries: list[Entry], ids: list[int]) -> list[Act
             "data": entry.data,
             "timestamp": entry.timestamp,
         }
-        entry.action = Action.from_db(using, names, [values[name] for name in names])
+        entry.action = build(Action, using, names, [values[name] for name in names])
         actions.append(entry.action)
     return actions
 

@@ -14,7 +14,7 @@ listener, no ``__init__`` of their own, Django's own attributes) skip
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -67,7 +67,7 @@ def instances(
         if found:
             converters.append((number, found, col))
     names = [field.attname for field in fields]
-    build = _build if _direct(model) else _from_db
+    build = builder(model)
     built = []
     for row in rows:
         values = list(row)
@@ -76,6 +76,13 @@ def instances(
                 values[number] = converter(values[number], col, connection)
         built.append(build(model, using, names, values))
     return built
+
+
+def builder(model: type[models.Model]) -> Callable[[Any, str, list[str], list[Any]], Any]:
+    """How to build a saved instance of ``model`` from its concrete fields' ``names``
+    and converted ``values`` (all of them, in order): ``build(model, using, names,
+    values)``, as ``from_db`` builds it."""
+    return _build if _direct(model) else _from_db
 
 
 def _from_db(model: Any, using: str, names: list[str], values: list[Any]) -> Any:
