@@ -10,6 +10,7 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import actrack
@@ -210,3 +211,34 @@ def test_without_the_log_view_a_single_log_takes_a_statement_per_table(
     # The refused statement, then one INSERT per table.
     assert len(log) == 4, log.statements
     assert inserts.SQLITE_LOG_VIEW in log.statements[0]
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="the log view is SQLite's")
+@pytest.mark.django_db(transaction=True)
+def test_rebuilding_a_link_table_on_sqlite_needs_the_log_trigger_dropped_first() -> None:
+    """What migration 0002's docstring asks of later migrations: SQLite refuses to
+    rename a rebuilt table into place while the trigger names it; dropped before
+    and created after, the rebuild goes through and ``log()`` is one statement."""
+    import importlib
+
+    from django.db import OperationalError, models
+
+    log_view = importlib.import_module("actrack.migrations.0002_sqlite_action_log")
+    old = ActionTarget._meta.get_field("obj_key")
+    new = models.CharField(max_length=old.max_length + 1)  # type: ignore[attr-defined]
+    new.set_attributes_from_name("obj_key")
+    new.model = ActionTarget
+    with pytest.raises(OperationalError, match=log_view.TRIGGER):  # noqa: SIM117
+        with connection.schema_editor() as editor:
+            editor.alter_field(ActionTarget, old, new)
+    with connection.schema_editor() as editor:
+        log_view.drop_log_view(None, editor)
+        editor.alter_field(ActionTarget, old, new)
+        editor.alter_field(ActionTarget, new, old)
+        log_view.create_log_view(None, editor)
+    station = make_station()
+    with CaptureQueriesContext(connection) as queries:
+        action = actrack.log(make_train(), "checked", targets=station)
+    assert action is not None
+    assert _links(ActionTarget, action) == [_ref(station)]
+    assert [q["sql"] for q in queries if inserts.SQLITE_LOG_VIEW in q["sql"]]
