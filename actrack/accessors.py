@@ -67,7 +67,7 @@ class ObjectActions(ActionManager):
         self._hints = {"instance": instance}
 
     def get_queryset(self) -> ActionQuerySet:
-        return self._base().for_object(self.instance).newest_first()
+        return self._base().for_object(self.instance, newest_first=True)
 
     def as_actor(self, **filters: Any) -> ActionQuerySet:
         return self._base().as_actor(self.instance).filter(**filters).newest_first()

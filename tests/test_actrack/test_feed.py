@@ -188,3 +188,28 @@ def test_tracked_by_saved_tracker() -> None:
 def test_feed_on_a_non_user_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="feed"):
         make_train().actions.feed()
+
+
+def test_tracker_conditions_are_added_as_filter_would_add_them() -> None:
+    """``tracked_by()``, ``for_object()`` and ``feed()`` add their condition without
+    ``filter()``: the same SQL, and the same refusals of sliced or combined querysets."""
+    from django.db import NotSupportedError
+
+    from actrack.feedengine import TrackerMatch
+
+    user, train, station = make_user(), make_train(), make_station()
+    actrack.track(user, train, actor_only=False)
+    _log(train, "left", targets=station)
+    tracker = TempTracker(user, station, actor_only=False)
+    expected = Action.objects.filter(TrackerMatch([tracker]))
+    assert str(Action.objects.tracked_by(tracker).query) == str(expected.query)
+    assert str(Action.objects.for_object(station).query) == str(expected.query)
+    assert str(station.actions.all().query) == str(expected.newest_first().query)
+    assert list(station.actions.all()) == list(expected) == list(Action.objects.all())
+    assert [a.verb for a in user.actions.feed()] == ["left"]
+    assert [a.verb for a in user.actions.feed(verb="left")] == ["left"]
+    assert list(user.actions.feed(verb="other")) == []
+    with pytest.raises(TypeError, match="slice"):
+        Action.objects.all()[:1].tracked_by(tracker)
+    with pytest.raises(NotSupportedError, match="union"):
+        Action.objects.all().union(Action.objects.all()).for_object(station)
