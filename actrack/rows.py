@@ -14,6 +14,7 @@ listener, no ``__init__`` of their own, Django's own attributes) skip
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -57,16 +58,8 @@ def instances(
     rows: Iterable[Sequence[Any]],
 ) -> list[Any]:
     """Instances from rows holding :func:`columns` in order, with the ORM's converters."""
-    fields = model._meta.concrete_fields
-    converters = []
-    for number, field in enumerate(fields):
-        col = field.get_col(model._meta.db_table)
-        found = [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]
-        if isinstance(field, models.JSONField) and _plain_json(field):
-            found = [_empty_or(c) if c == field.from_db_value else c for c in found]
-        if found:
-            converters.append((number, found, col))
-    names = [field.attname for field in fields]
+    converters = _converters(model, connection)
+    names = [field.attname for field in model._meta.concrete_fields]
     build = builder(model)
     built = []
     for row in rows:
@@ -83,6 +76,33 @@ def builder(model: type[models.Model]) -> Callable[[Any, str, list[str], list[An
     and converted ``values`` (all of them, in order): ``build(model, using, names,
     values)``, as ``from_db`` builds it."""
     return _build if _direct(model) else _from_db
+
+
+#: Per connection (a thread's): each model's converters, by column number. Finding
+#: them took a quarter of building a page's 21 actions.
+_CONVERTERS: weakref.WeakKeyDictionary[BaseDatabaseWrapper, dict[type[models.Model], Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _converters(model: type[models.Model], connection: BaseDatabaseWrapper) -> list[Any]:
+    """``[(column number, converters, column), ...]`` for ``model``'s concrete fields."""
+    from django.db import connections
+
+    # The thread's own wrapper: ``django.db.connection`` is a proxy, not a key.
+    known = _CONVERTERS.setdefault(connections[connection.alias], {})
+    converters = known.get(model)
+    if converters is None:
+        converters = []
+        for number, field in enumerate(model._meta.concrete_fields):
+            col = field.get_col(model._meta.db_table)
+            found = [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]
+            if isinstance(field, models.JSONField) and _plain_json(field):
+                found = [_empty_or(c) if c == field.from_db_value else c for c in found]
+            if found:
+                converters.append((number, found, col))
+        known[model] = converters
+    return converters
 
 
 def _from_db(model: Any, using: str, names: list[str], values: list[Any]) -> Any:

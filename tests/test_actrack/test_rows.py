@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from django.db import connection, models
 from django.test.utils import CaptureQueriesContext, isolate_apps
 from django.utils import timezone
 
+from actrack import rows
 from actrack.rendering import load_objects
 from actrack.rows import plain
 from tests.conftest import make_journey, make_station, make_ticket, make_user
@@ -171,6 +173,7 @@ def test_empty_data_is_not_parsed_and_each_action_gets_its_own_dict(
         return original(self, value, expression, conn)
 
     monkeypatch.setattr(models.JSONField, "from_db_value", counting)
+    monkeypatch.setattr(rows, "_CONVERTERS", weakref.WeakKeyDictionary())  # found again
     actions = station.actions.all().page(size=10).actions
     assert [a.verb for a in actions] == ["checked-2", "checked-1", "checked-0"]
     assert [a.data for a in actions] == [{}, {"seats": [1, 2]}, {}]
@@ -274,3 +277,29 @@ def test_models_whose_init_or_attributes_do_more_are_built_by_the_orm() -> None:
     assert not _plain_attributes(WithFile)
     assert not _plain_attributes(WithInit)
     assert not _plain_attributes(WithFromDb)
+
+
+def test_converters_are_found_once_per_model_and_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import actrack
+    from actrack.models import Action
+
+    station = make_station()
+    logged = actrack.log(None, "checked", targets=station)
+    assert logged is not None
+    stored = Action.objects.get().timestamp
+    monkeypatch.setattr(rows, "_CONVERTERS", weakref.WeakKeyDictionary())
+    asked: list[Any] = []
+    original = type(connection.ops).get_db_converters
+
+    def counting(self: Any, expression: Any) -> Any:
+        asked.append(expression.target)
+        return original(self, expression)
+
+    monkeypatch.setattr(type(connection.ops), "get_db_converters", counting)
+    first = station.actions.all().page(size=10).actions
+    second = station.actions.all().page(size=10).actions
+    assert [a.pk for a in first] == [a.pk for a in second]
+    assert asked == list(Action._meta.concrete_fields)
+    assert first[0].timestamp == second[0].timestamp == stored
