@@ -1033,6 +1033,11 @@ class _Statement:
         An object's stream is one tracker: with its content type and key in
         the scans themselves (no tracker rows to join), the statement is
         planned about twice as fast as one reading them from a relation.
+        On PostgreSQL the scans are the members of a ``UNION`` (which drops
+        the actions found twice): without a subquery around each scan and a
+        ``DISTINCT`` around them, an object's page was planned and parsed 0.05
+        ms faster (7% of its round trip). SQLite takes no ``ORDER BY`` or
+        ``LIMIT`` in a compound's member outside a subquery.
         """
         parts: list[str] = []
         for relation in relations:
@@ -1042,12 +1047,19 @@ class _Statement:
                     scan, scan_params = self._scan(
                         relation, role, self.limit_sql, bounded=False, row=row
                     )
-                    parts.append(f"SELECT * FROM ({scan}) AS _d{len(parts)}")
+                    if self.postgres:
+                        parts.append(f"({scan})")
+                    else:
+                        parts.append(f"SELECT * FROM ({scan}) AS _d{len(parts)}")
                     params += scan_params
         with_ = f"WITH {', '.join(ctes)} " if ctes else ""
+        if self.postgres:
+            found = f"({' UNION '.join(parts)}) AS _u"
+        else:
+            union = " UNION ALL ".join(parts)
+            found = f"(SELECT DISTINCT _c.id, _c.ts FROM ({union}) AS _c) AS _u"
         sql = (
-            f"{with_}SELECT _u.id FROM (SELECT DISTINCT _c.id, _c.ts "
-            f"FROM ({' UNION ALL '.join(parts)}) AS _c) AS _u "
+            f"{with_}SELECT _u.id FROM {found} "
             f"ORDER BY _u.ts DESC, _u.id DESC LIMIT {self.limit_sql}"
         )
         return sql, params

@@ -544,6 +544,30 @@ def test_whole_model_and_few_trackers_page_directly() -> None:
     assert _pages(user.actions.feed, 7) == expected
 
 
+def test_an_object_page_lists_an_action_once_whatever_the_roles_of_the_object() -> None:
+    """The actor, target and related scans of an object's page find an action once
+    each: the page lists it once. On PostgreSQL the scans are members of a ``UNION``
+    (no ``DISTINCT`` layer around them); SQLite keeps ``DISTINCT`` over subqueries."""
+    train, other = make_train(), make_train()
+    with actrack.batch():
+        for number in range(30):
+            actrack.log(
+                train if number % 2 else other,
+                "coupled",
+                targets=[train, other] if number % 3 else other,
+                related=train if number % 5 else None,
+                grouping_delay=-1,
+                n=number,
+            )
+    sql = feedengine.page_ids_sql(train.actions.all(), None, 21)
+    assert sql is not None
+    postgres = connection.vendor == "postgresql"
+    assert ("DISTINCT" not in sql[0] and sql[0].count(" UNION (") == 2) is postgres
+    expected = [a.pk for a in Action.objects.for_object(train).order_by("-timestamp", "-pk")]
+    assert len(expected) == len(set(expected)) == 29  # all but one (n=0: other, other)
+    assert _pages(train.actions.all, 4) == expected
+
+
 @pytest.mark.parametrize("walk", [True, False])
 def test_keys_with_quotes_backslashes_and_braces_page_like_the_plain_feed(
     walk: bool, monkeypatch: Any
