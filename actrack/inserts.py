@@ -74,11 +74,7 @@ def insert_actions(using: str, entries: list[Entry]) -> list[Action]:
             for id_ in _insert_postgresql(connection, chunk)
         ]
     else:
-        rows = [_action_values(entry, connection) for entry in entries]
-        ids = _insert_actions_by_rows(connection, rows)
-        # The link rows repeat their action's timestamp, adapted once (per row it
-        # was a quarter of writing a queue on SQLite).
-        _insert_links_by_rows(connection, entries, ids, [row[_TIMESTAMP] for row in rows])
+        ids = _insert_by_rows(connection, entries)
     return _saved_actions(using, entries, ids)
 
 
@@ -303,9 +299,7 @@ def _insert_one_sqlite(connection: BaseDatabaseWrapper, entry: Entry) -> int:
         if f"no such table: {SQLITE_LOG_VIEW}" not in str(error):
             raise
         with transaction.atomic(using=connection.alias):
-            ids = _insert_actions_by_rows(connection, [values])
-            _insert_links_by_rows(connection, [entry], ids, [values[_TIMESTAMP]])
-        return ids[0]
+            return _insert_by_rows(connection, [entry])[0]
     assert row is not None
     return int(row[0])
 
@@ -331,6 +325,18 @@ def chunks(values: Sequence[T], using: str, per_item: int = 1) -> Iterator[Seque
     parameters (see :func:`rows_per_statement`); all at once where the database
     sets no limit."""
     return slices(values, rows_per_statement(connections[using], per_item, len(values) or 1))
+
+
+def _insert_by_rows(connection: BaseDatabaseWrapper, entries: list[Entry]) -> list[int]:
+    """The actions of ``entries``, then their link rows, a statement per table (per
+    slice under the database's limit); the actions' ids, in order. The caller holds a
+    transaction."""
+    rows = [_action_values(entry, connection) for entry in entries]
+    ids = _insert_actions_by_rows(connection, rows)
+    # The link rows repeat their action's timestamp, adapted once (per row it was a
+    # quarter of writing a queue on SQLite).
+    _insert_links_by_rows(connection, entries, ids, [row[_TIMESTAMP] for row in rows])
+    return ids
 
 
 def _insert_actions_by_rows(
