@@ -159,11 +159,15 @@ def _refs_filter(prefix: str, refs: dict[int, set[str] | None]) -> Q:
     return q
 
 
+#: The order of actions on pages and feeds (``Action.Meta.ordering`` as well).
+_NEWEST_FIRST = ("-timestamp", "-pk")
+
+
 class ActionQuerySet(models.QuerySet["Action"]):
     """Actions, newest first."""
 
     def newest_first(self) -> Self:
-        return self.order_by("-timestamp", "-pk")
+        return self.order_by(*_NEWEST_FIRST)
 
     def as_actor(self, obj: Any) -> Self:
         """Actions whose actor is ``obj`` (an instance, or any instance of a model class)."""
@@ -213,7 +217,7 @@ class ActionQuerySet(models.QuerySet["Action"]):
         clone.query.where.add(Exact(match.resolve_expression(clone.query), True), AND)
         if newest_first:
             clone.query.clear_ordering(force=True, clear_default=False)
-            clone.query.add_ordering("-timestamp", "-pk")
+            clone.query.add_ordering(*_NEWEST_FIRST)
         return clone
 
     def with_verbs(self, *verbs: str) -> Self:
@@ -318,9 +322,8 @@ class ActionQuerySet(models.QuerySet["Action"]):
                 fingerprint=fingerprint,
                 derived=derived,
             )
-            if filters:
-                return self._matching(match).filter(**filters).newest_first()
-            return self._matching(match, newest_first=True)
+            qs = self._matching(match, newest_first=True)
+            return qs.filter(**filters) if filters else qs
         else:
             qs = self.none()
         if not include_own:

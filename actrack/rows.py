@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from django.db import models
+from django.db import connections, models
 from django.db.models.base import ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query_utils import DeferredAttribute
@@ -87,8 +87,6 @@ _CONVERTERS: weakref.WeakKeyDictionary[BaseDatabaseWrapper, dict[type[models.Mod
 
 def _converters(model: type[models.Model], connection: BaseDatabaseWrapper) -> list[Any]:
     """``[(column number, converters, column), ...]`` for ``model``'s concrete fields."""
-    from django.db import connections
-
     # The thread's own wrapper: ``django.db.connection`` is a proxy, not a key.
     known = _CONVERTERS.setdefault(connections[connection.alias], {})
     converters = known.get(model)
