@@ -1376,8 +1376,20 @@ class _Statement:
         columns = f"{ts} AS ts, {ident} AS id" if self.postgres or row else ident
         # The equal leading columns in the order too: it is then the index's own.
         order = [ct_column, key] if relation.keyed else [ct_column]
-        sql = (
-            f"SELECT {columns} FROM {source} WHERE {' AND '.join(conditions)} "
+        where_order = (
+            f"WHERE {' AND '.join(conditions)} "
             f"ORDER BY {', '.join(order)}, {ts} DESC, {ident} DESC LIMIT {size}"
         )
+        if not relation.keyed and role != "actor":
+            # A model's link rows hold an action once per object of that model it
+            # names: the newest ``size`` distinct actions, whose rows are adjacent in
+            # the index's order. (Its first ``size`` rows could hold fewer actions,
+            # and a page then missed the next ones.)
+            outer = "_dq.ts, _dq.id" if self.postgres or row else "_dq.id"
+            sql = (
+                f"SELECT {outer} FROM (SELECT DISTINCT {ct_column}, {ts} AS ts, {ident} AS id "
+                f"FROM {source} {where_order}) AS _dq"
+            )
+        else:
+            sql = f"SELECT {columns} FROM {source} {where_order}"
         return sql, params

@@ -373,6 +373,34 @@ def test_walk_and_fan_out_page_like_the_plain_feed() -> None:
     assert sql is not None and "_w AS" not in sql[0]  # 3 scans: nothing to save
 
 
+def test_a_whole_model_feed_lists_actions_naming_several_of_its_objects() -> None:
+    """A model's link rows hold an action once per object of that model it names:
+    each page still holds as many actions as asked, like the plain feed. (Taking a
+    scan's first rows gave two actions for a page of three.)"""
+    someone = make_user()
+    alone, with_others = make_user(), make_user()
+    actrack.track(alone, Station, actor_only=False)  # three scans: inlined
+    trains = [make_train(), make_train()]
+    actrack.track(with_others, [Station, *trains], actor_only=False)  # heads and bound
+    now = timezone.now()
+    for number in range(6):
+        actrack.log(
+            someone,
+            "inspected",
+            targets=[make_station(), make_station()],
+            related=[make_station(), trains[number % 2]] if number % 3 else None,
+            timestamp=now + dt.timedelta(minutes=number + 1),
+        )
+    for user in (alone, with_others):
+        expected = [action.pk for action in user.actions.feed()]
+        assert len(expected) == 6
+        for size in (1, 2, 3, 4):
+            assert [a.pk for a in user.actions.feed().page(size=size).actions] == (expected[:size])
+            assert _pages(user.actions.feed, size) == expected
+        unread = [action.pk for action in user.actions.feed(unread=True)]
+        assert _pages(lambda user=user: user.actions.feed(unread=True), 3) == unread
+
+
 def test_walk_matches_every_kind_of_tracker_like_the_plain_feed() -> None:
     """The walk's sets (read in SQL from the tracker rows) for every kind of
     tracker: objects and models, with and without verbs, actor-only or not."""
