@@ -21,10 +21,12 @@ a ``VALUES`` list on SQLite, which has no ``LATERAL`` and uses correlated
 subqueries instead. On PostgreSQL a user's feed page first runs the walk
 alone (:func:`fetch_page`). The unread count first walks the newest actions,
 checking each against the tracker table, and stops at its cap
-(:func:`recent_count_sql`); when that falls short, it uses the page statement
-with the tracker rows read from the tracker table (:func:`count_unread_sql`).
-A capped count that reached its cap is checked next time on the unread
-actions it found, one by one (:func:`witness_count_sql`).
+(:func:`recent_count_sql`); when that falls short, it uses the page's scans
+with the tracker rows read from the tracker table (:func:`count_unread_sql`):
+capped, the rows they find first, tracker by tracker
+(:meth:`_Statement.any_rows`), else the page statement. A capped count that
+reached its cap is checked next time on the unread actions it found, one by
+one (:func:`witness_count_sql`).
 """
 
 from __future__ import annotations
@@ -438,6 +440,8 @@ def count_unread_sql(
     connection: BaseDatabaseWrapper,
     cap: int | None,
     whole_models: bool | Sequence[int] = True,
+    *,
+    unordered: bool = False,
 ) -> tuple[str, list[Any]]:
     """One statement counting the actions unread for ``user`` (at least ``cap`` if that many).
 
@@ -457,11 +461,17 @@ def count_unread_sql(
 
     With a ``cap``, the first column is text instead: the ids of the unread
     actions counted, comma-separated (NULL for none), or ``'-1'``.
-    """
-    from actrack.models import ReadAction, Tracker
 
-    quote = connection.ops.quote_name
-    read, table = quote(ReadAction._meta.db_table), quote(Tracker._meta.db_table)
+    ``unordered`` (with a ``cap``): the unread actions found first, tracker by
+    tracker, rather than the newest (:meth:`_Statement.any_rows`). It reads
+    ``ANY_ROWS_PER_COUNTED`` rows per action it may count at most, and gives
+    ``'-2'`` when those held fewer than ``cap`` unread actions although more
+    rows were left (actions matching several trackers, or read one by one):
+    then the ordered statement counts.
+    """
+    from actrack.models import Tracker
+
+    table = connection.ops.quote_name(Tracker._meta.db_table)
     statement = _count_statement(user, connection, cap or 0)
     ctes: list[tuple[str, list[Any]]] = []
     if cap is None:
@@ -482,16 +492,13 @@ def count_unread_sql(
         )
         for keyed in ((True, False) if whole_models else (True,))
     ]
-    sql, params = statement.sql(relations, ctes)
-    # Capped, the statement lists the unread ids (at most the cap plus the reads one by
-    # one): unread_count counts them, and keeps them to check again (witness_count_sql).
-    counted = "COUNT(*)" if cap is None else _id_list(statement.postgres, "_n.id")
-    count = (
-        f"SELECT {counted} FROM ({sql}) AS _n WHERE NOT EXISTS (SELECT 1 FROM {read} AS _r "
-        f"WHERE _r.user_id = %s AND _r.action_id = _n.id)"
-    )
+    if unordered:
+        assert cap is not None, "an unordered count has a cap"
+        count, params = _unordered_count(statement, relations, ctes, user, cap)
+    else:
+        count, params = _ordered_count(statement, relations, ctes, user, cap)
     if whole_models is True:
-        return count, [*params, user.pk]
+        return count, params
     # Whole-model trackers the statement does not cover: -1, and the user's models.
     others = "user_id = %s AND tracked_key = ''"
     if models:
@@ -502,7 +509,64 @@ def count_unread_sql(
         f"SELECT CASE WHEN _o.other THEN {other} ELSE ({count}) END, CASE WHEN _o.other THEN "
         f"(SELECT {listed} FROM {table} WHERE user_id = %s AND tracked_key = '') END "
         f"FROM (SELECT EXISTS (SELECT 1 FROM {table} WHERE {others}) AS other) AS _o"
-    ), [*params, user.pk, user.pk, user.pk]
+    ), [*params, user.pk, user.pk]
+
+
+def _ordered_count(
+    statement: _Statement,
+    relations: list[Relation],
+    ctes: list[tuple[str, list[Any]]],
+    user: Any,
+    cap: int | None,
+) -> tuple[str, list[Any]]:
+    """The count of :func:`count_unread_sql` over the page statement's newest rows."""
+    from actrack.models import ReadAction
+
+    read = statement.quote(ReadAction._meta.db_table)
+    sql, params = statement.sql(relations, ctes)
+    # Capped, the statement lists the unread ids (at most the cap plus the reads one by
+    # one): unread_count counts them, and keeps them to check again (witness_count_sql).
+    counted = "COUNT(*)" if cap is None else _id_list(statement.postgres, "_n.id")
+    count = (
+        f"SELECT {counted} FROM ({sql}) AS _n WHERE NOT EXISTS (SELECT 1 FROM {read} AS _r "
+        f"WHERE _r.user_id = %s AND _r.action_id = _n.id)"
+    )
+    return count, [*params, user.pk]
+
+
+def _unordered_count(
+    statement: _Statement,
+    relations: list[Relation],
+    ctes: list[tuple[str, list[Any]]],
+    user: Any,
+    cap: int,
+) -> tuple[str, list[Any]]:
+    """The count of :func:`count_unread_sql` over the rows found first (``unordered``)."""
+    from actrack.models import ReadAction
+
+    read = statement.quote(ReadAction._meta.db_table)
+    names: list[str] = []
+    params: list[Any] = []
+    assert statement.floor is not None
+    names.append(f"_floor(ts, id) AS ({statement.floor[0]})")
+    params += statement.floor[1]
+    for sql, cte_params in ctes:
+        names.append(sql)
+        params += cte_params
+    most = f"(SELECT {int(ANY_ROWS_PER_COUNTED)} * n FROM _limit)"
+    found = statement.any_rows(relations, names, params, most)
+    names.append(f"_any(id) AS ({found})")
+    names.append(
+        f"_u(id) AS (SELECT DISTINCT _n.id FROM _any AS _n WHERE NOT EXISTS (SELECT 1 FROM "
+        f"{read} AS _r WHERE _r.user_id = %s AND _r.action_id = _n.id) LIMIT %s)"
+    )
+    params += [user.pk, cap]
+    listed = _id_list(statement.postgres, "id")
+    sql = (
+        f"WITH {', '.join(names)} SELECT CASE WHEN (SELECT COUNT(*) FROM _u) < %s AND "
+        f"(SELECT COUNT(*) FROM _any) >= {most} THEN '-2' ELSE (SELECT {listed} FROM _u) END"
+    )
+    return sql, [*params, cap]
 
 
 def _id_list(postgres: bool, column: str, *, distinct: bool = False) -> str:
@@ -727,6 +791,8 @@ WALK_MAX_VERBS = 8
 #: the fan-out statement a millisecond or two of planning). See recent_count_sql.
 RECENT_MIN = 20
 RECENT_ROWS_PER_TRACKER = 4
+#: Rows an unordered count reads at most per action it may count (see count_unread_sql).
+ANY_ROWS_PER_COUNTED = 2
 #: A count's limit when it has no cap.
 NO_CAP = 2**31 - 1
 
@@ -953,21 +1019,7 @@ class _Statement:
             and all(relation.rows is not None for relation in relations)
         ):
             return self._inline(ctes, params, relations)
-        # With a read mark, each tracker row carries the later of its creation and
-        # the mark in ``cr``: one column for the scans to compare, where a
-        # subquery per scan cost PostgreSQL milliseconds to plan.
-        self.floor_in_cr = self.floor is not None
-        for number, relation in enumerate(relations):
-            if self.floor_in_cr:
-                assert relation.since, "a read mark goes with trackers' creation times"
-                ctes.append(f"_r{number}(ct, k, cr, ao, vb) AS ({relation.sql})")
-                ctes.append(
-                    f"_t{number}(ct, k, cr, ao, vb) AS (SELECT _r.ct, _r.k, "
-                    f"{_later(self.floor_sql, '_r.cr')}, _r.ao, _r.vb FROM _r{number} AS _r)"
-                )
-            else:
-                ctes.append(f"_t{number}(ct, k, cr, ao, vb) AS ({relation.sql})")
-            params += relation.params
+        self._tracker_ctes(relations, ctes, params)
         branches = [
             (relation, number, role)
             for number, relation in enumerate(relations)
@@ -1024,6 +1076,73 @@ class _Statement:
             f"FROM ({union}) AS _c) AS _u ORDER BY _u.ts DESC, _u.id DESC LIMIT {self.limit_sql}"
         )
         return sql, params
+
+    def _tracker_ctes(self, relations: list[Relation], ctes: list[str], params: list[Any]) -> None:
+        """Add the tracker rows of each relation as ``_t<n>`` to ``ctes`` (and ``params``).
+
+        With a read mark, each tracker row carries the later of its creation
+        and the mark in ``cr``: one column for the scans to compare, where a
+        subquery per scan cost PostgreSQL milliseconds to plan.
+        """
+        self.floor_in_cr = self.floor is not None
+        for number, relation in enumerate(relations):
+            if self.floor_in_cr:
+                assert relation.since, "a read mark goes with trackers' creation times"
+                ctes.append(f"_r{number}(ct, k, cr, ao, vb) AS ({relation.sql})")
+                ctes.append(
+                    f"_t{number}(ct, k, cr, ao, vb) AS (SELECT _r.ct, _r.k, "
+                    f"{_later(self.floor_sql, '_r.cr')}, _r.ao, _r.vb FROM _r{number} AS _r)"
+                )
+            else:
+                ctes.append(f"_t{number}(ct, k, cr, ao, vb) AS ({relation.sql})")
+            params += relation.params
+
+    def any_rows(
+        self, relations: list[Relation], ctes: list[str], params: list[Any], rows: str
+    ) -> str:
+        """SQL: up to ``rows`` matching action ids, in no order.
+
+        Tracker by tracker, each role's newest ``limit`` matching rows (the
+        scans of a page), until ``rows`` are found: a count that only needs
+        to know whether ``limit`` actions are unread stops at the first
+        trackers that hold them, where ordering them would read every
+        tracker's rows. An action comes once per tracker and role it matches.
+        The tracker rows and their parameters go to ``ctes`` and ``params``;
+        the SQL returned takes the scans' parameters, which follow.
+        """
+        self._tracker_ctes(relations, ctes, params)
+        parts: list[str] = []
+        for number, relation in enumerate(relations):
+            # Whole-model content types as constants on PostgreSQL (see _heads): with a
+            # parameter, the actor scan of a model that never acts walked the timeline.
+            each = relation.constants if self.postgres and relation.constants else [None]
+            for ct in each:
+                scans: list[str] = []
+                for role in ("actor", "targets", "related"):
+                    scan, scan_params = self._scan(
+                        relation,
+                        role,
+                        self.limit_sql,
+                        bounded=False,
+                        ct=ct,
+                        only=None if role == "actor" else "NOT _t.ao",
+                    )
+                    # A tracker's roles one after the other: its rows come together.
+                    scans.append(f"SELECT * FROM ({scan}) AS _s{len(scans)}")
+                    params += scan_params
+                roles = " UNION ALL ".join(scans)
+                if not self.postgres:
+                    # CROSS JOIN keeps the tracker rows the outer loop (see sql()).
+                    parts.append(
+                        f"SELECT _a.id FROM _t{number} AS _t CROSS JOIN {self.action} AS _a "
+                        f"WHERE _a.id IN ({roles})"
+                    )
+                    continue
+                where = "" if ct is None else f" WHERE _t.ct = {int(ct)}"
+                parts.append(
+                    f"SELECT _y.id FROM _t{number} AS _t CROSS JOIN LATERAL ({roles}) AS _y{where}"
+                )
+        return f"{' UNION ALL '.join(parts)} LIMIT {rows}"
 
     def _inline(
         self, ctes: list[str], params: list[Any], relations: list[Relation]
@@ -1300,12 +1419,14 @@ class _Statement:
         bounded: bool,
         ct: int | None = None,
         row: tuple[int, str, Any, bool] | None = None,
+        only: str | None = None,
     ) -> tuple[str, list[Any]]:
         """The newest ``size`` matching rows of the tracker row ``_t`` in ``role``.
 
         With ``row`` (content type, key, creation, actor only), that tracker's
         values stand in the scan instead of ``_t``'s, and it selects the
-        timestamp and id on every database.
+        timestamp and id on every database. ``only``: a condition on ``_t``
+        alone, which skips the scan when false.
         """
         action = self.action
         if role == "actor":
@@ -1322,6 +1443,8 @@ class _Statement:
         # A whole-model content type is inlined: a literal, even in a prepared
         # statement, lets the planner see from statistics how busy that model is.
         conditions = [f"{ct_column} = {'_t.ct' if ct is None else int(ct)}"]
+        if only is not None:
+            conditions.insert(0, only)
         if relation.keyed:
             conditions.append(f"{key} = {'_t.k' if row is None else '%s'}")
             params += [] if row is None else [row[1]]

@@ -200,7 +200,12 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     statement counts (:func:`actrack.feedengine.count_unread_sql`), reading
     the user's tracker rows itself: its cost follows the number of trackers
     and the unread actions, not the size of the tables or the history already
-    read. Each costs one query; a second one goes when the guess of which one
+    read. A capped count takes the unread actions it finds first, tracker by
+    tracker, and stops at ``cap`` of them: a long backlog is counted from its
+    first few trackers. (When the rows it read held fewer than ``cap`` unread
+    actions but were not all there was, as when many match several trackers,
+    the count takes the newest instead, a query more.)
+    Each costs one query; a second one goes when the guess of which one
     applies is wrong: once per process when the small statement cannot count
     (then not again for ``FAN_OUT_RETRY_SECONDS``, or until the user marks all
     read), and once per process for a user who follows a whole model, unless
@@ -249,14 +254,23 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     # follows, and says -1 (with the user's models) when there are others: then
     # it runs again with those, which are remembered. Should the user's models
     # change again meanwhile, the last try reads them inside the statement.
+    # A capped count takes the unread actions it finds first, tracker by tracker,
+    # unless their rows held fewer than the cap but were not all read ('-2').
     models: bool | tuple[int, ...] = _WHOLE_MODEL_FOLLOWERS.get(key) or False
-    for attempt in range(3):
-        sql, params = count_unread_sql(user, connection, cap, True if attempt == 2 else models)
+    unordered, attempt = cap is not None, 0
+    while True:
+        sql, params = count_unread_sql(
+            user, connection, cap, True if attempt == 2 else models, unordered=unordered
+        )
         row = _execute_count(connection, db, sql, params)
-        if row is None or not _short(row):
+        if unordered and row is not None and row[0] == "-2":
+            unordered = False
+            continue
+        if row is None or not _short(row) or attempt == 2:
             break
         models = tuple(sorted({int(ct) for ct in str(row[1]).split(",")}))
         remember(_WHOLE_MODEL_FOLLOWERS, key, models, WHOLE_MODEL_FOLLOWERS_KEPT)
+        attempt += 1
     if cap is None:
         return int(row[0]) if row else 0
     return _counted(key, row, cap)

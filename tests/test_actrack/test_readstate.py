@@ -501,9 +501,10 @@ def test_the_count_names_the_remembered_models_and_learns_the_others(
 def which_plan() -> Any:
     """``which_plan(user)``: the count, and whether the recent-actions statement gave it.
 
-    Otherwise the fan-out's statement (with its per-tracker heads) ran. The
-    unread actions a capped fan-out kept are forgotten first: their check is a
-    third statement (see the witness tests below).
+    Otherwise the fan-out's statement ran: with its per-tracker heads, or,
+    capped, the rows found first (``_any``). The unread actions a capped
+    fan-out kept are forgotten first: their check is a third statement (see
+    the witness tests below).
     """
     from django.test.utils import CaptureQueriesContext
 
@@ -511,7 +512,10 @@ def which_plan() -> Any:
         readstate._WITNESSES.pop((connection.alias, user.pk), None)
         with CaptureQueriesContext(connection) as ran:
             count = unread_count(user, cap=cap)
-        fanned_out = any("_heads" in query["sql"] for query in ran.captured_queries)
+        fanned_out = any(
+            "_heads" in query["sql"] or "_any(id)" in query["sql"]
+            for query in ran.captured_queries
+        )
         return count, not fanned_out
 
     return counted
@@ -657,6 +661,93 @@ def test_after_a_fan_out_the_next_counts_fan_out_at_once(
     assert which_plan(follower) == (1, True)
 
 
+# -- the capped fan-out: the rows found first (feedengine._Statement.any_rows) --------------
+
+
+def _plan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [plan]
+    for child in plan.get("Plans", []):
+        found.extend(_plan_nodes(child))
+    return found
+
+
+def test_a_capped_fan_out_stops_at_the_first_trackers_that_hold_the_cap(follower: Any) -> None:
+    """30 followed trains with three unread actions each and a cap of 5: the count
+    reads twice the cap in rows (ANY_ROWS_PER_COUNTED), so the scans of four
+    trackers run, not of thirty."""
+    import json
+
+    from actrack import feedengine
+
+    if connection.vendor != "postgresql":
+        pytest.skip("EXPLAIN ANALYZE's loop counts are PostgreSQL's")
+    trains = [make_train() for _ in range(30)]
+    actrack.track(follower, trains, actor_only=False)
+    someone = make_user()
+    for number, train in enumerate(trains):
+        for n in range(3):
+            _log(someone, "boarded", targets=train, timestamp=_later(3 * number + n + 1))
+    fans_out(follower)
+    assert unread_count(follower, cap=5) == 5
+    assert unread_count(follower) == 90
+    sql, params = feedengine.count_unread_sql(follower, connection, 5, unordered=True)
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+        raw = cursor.fetchone()[0]
+    plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
+    scans = [node for node in _plan_nodes(plan) if node.get("Alias") in ("_s0", "_s1", "_s2")]
+    # Actor, targets and related scans of four trackers, but the fourth tracker's
+    # targets complete the ten rows: its related scan does not run.
+    assert [(node["Alias"], node["Actual Loops"]) for node in scans] == [
+        ("_s0", 4),
+        ("_s1", 4),
+        ("_s2", 3),
+    ]
+
+
+def test_a_capped_count_whose_rows_match_several_trackers_takes_the_newest(
+    follower: Any, count_queries: Any
+) -> None:
+    """Two actions each target three followed trains: the six rows the capped count
+    reads for a cap of 3 hold two actions, and more rows might be left, so the
+    statement of the newest counts; with a cap of 2 the first rows suffice."""
+    trains = [make_train() for _ in range(3)]
+    actrack.track(follower, trains, actor_only=False)
+    someone = make_user()
+    logged = {_log(someone, targets=trains, timestamp=_later(n + 1)).pk for n in range(2)}
+    fans_out(follower)
+    with count_queries() as log:
+        assert unread_count(follower, cap=3) == 2
+    assert len(log) == 2 * COUNT_QUERIES
+    assert "_any(id)" in log.statements[COUNT_QUERIES - 1]
+    assert "_heads" in log.statements[-1]
+    assert _kept(follower) == []
+    with count_queries() as log:
+        assert unread_count(follower, cap=2) == 2
+    assert len(log) == COUNT_QUERIES
+    assert "_any(id)" in log.statements[-1]
+    assert set(_kept(follower)) == logged
+
+
+def test_a_capped_count_of_a_whole_model_naming_several_of_its_objects_counts_each_once(
+    follower: Any,
+) -> None:
+    """A model's link rows hold an action once per object of that model it names:
+    whatever the cap, each action counts once, and as many as there are."""
+    actrack.track(follower, Station, actor_only=False)
+    someone = make_user()
+    for n in range(4):
+        _log(someone, targets=[make_station(), make_station()], timestamp=_later(n + 1))
+    fans_out(follower)
+    unread = list(follower.actions.feed(unread=True))
+    assert len(unread) == 4
+    for cap in (1, 2, 3, 4, 5):
+        readstate._WITNESSES.pop((connection.alias, follower.pk), None)
+        assert unread_count(follower, cap=cap) == min(cap, 4)
+        assert set(_kept(follower)) <= {action.pk for action in unread}
+    assert follower.actions.feed().page(size=3).actions == unread[:3]
+
+
 # -- the unread actions a capped fan-out kept (feedengine.witness_count_sql) -------------------
 
 
@@ -669,7 +760,7 @@ def _witness_check(statements: list[str]) -> bool:
     the count's settings, sent apart with server-side binding, are left out."""
     counts = [sql for sql in statements if "actrack_action" in sql]
     return len(counts) == 1 and not any(
-        marker in counts[0] for marker in ("_heads", "_rc", "_scan")
+        marker in counts[0] for marker in ("_heads", "_any(id)", "_rc", "_scan")
     )
 
 
@@ -714,7 +805,7 @@ def test_a_larger_cap_than_what_was_kept_counts_again(
     with count_queries() as log:
         assert unread_count(follower, cap=4) == 4
     assert len(log) == COUNT_QUERIES  # straight to the fan-out, no check
-    assert any("_heads" in sql for sql in log.statements)
+    assert any("_any(id)" in sql for sql in log.statements)  # capped: the rows found first
     assert len(_kept(follower)) == 4
     assert unread_count(follower, cap=6) == 5
     assert _kept(follower) == []
@@ -844,7 +935,7 @@ def test_a_capped_walk_reaching_its_cap_keeps_what_it_counted(
     logged = {_log(train, timestamp=_later(n + 1)).pk for n in range(5)}
     with count_queries() as log:
         assert unread_count(follower, cap=3) == 3
-    assert not any("_heads" in sql for sql in log.statements)  # the walk counted
+    assert not any("_heads" in sql or "_any(id)" in sql for sql in log.statements)  # walked
     assert len(_kept(follower)) == 3
     assert set(_kept(follower)) <= logged
     with count_queries() as log:
