@@ -659,7 +659,21 @@ def recent_count_sql(
             list(statement.where_params),
         ),
     ]
-    condition, params = _unread_check(statement, user)
+    # On SQLite the walk sieves its actions by the user's tracked objects and models
+    # (a year unread, M data: 18% less). On PostgreSQL it took 41% less there, but a
+    # count with nothing unread, the common one, 0.4 ms more (parsing and planning six
+    # more subplans): no sieve.
+    sieve = None
+    if not statement.postgres:
+        sieve = "_named"
+        ctes.append(
+            (
+                f"_named(ct, k) AS (SELECT tracked_ct_id, tracked_key FROM {tracker} "
+                "WHERE user_id = %s)",
+                [user.pk],
+            )
+        )
+    condition, params = _unread_check(statement, user, sieve=sieve)
     # No order: any matches do. Unordered, the walk stops at the limit-th one.
     walked = f"_w(id) AS (SELECT _a.id FROM _rc AS _a WHERE {condition} LIMIT {limit})"
     ctes.append((walked, params))
@@ -682,7 +696,9 @@ _CHECKED_COLUMNS = (
 )
 
 
-def _unread_check(statement: _Statement, user: Any) -> tuple[str, list[Any]]:
+def _unread_check(
+    statement: _Statement, user: Any, *, sieve: str | None = None
+) -> tuple[str, list[Any]]:
     """SQL: the action ``_a`` (columns ``id, ts, ct, k, vb``) matches one of ``user``'s trackers.
 
     Each role probes the tracker table by its unique index (user, content
@@ -692,6 +708,11 @@ def _unread_check(statement: _Statement, user: Any) -> tuple[str, list[Any]]:
     one by one too: the probe only compares ``_a.ts`` with the tracker's
     creation (a read-mark subquery in each probe cost PostgreSQL two more
     subplans to plan).
+
+    ``sieve``: for actions most of which match no tracker (a walk down the
+    timeline), the name of a relation ``(ct, k)`` of the user's tracker rows'
+    content types and keys: each probe then runs only for an object they
+    name, looked up in that relation, hashed once.
     """
     from actrack.models import Tracker
 
@@ -704,7 +725,19 @@ def _unread_check(statement: _Statement, user: Any) -> tuple[str, list[Any]]:
         f"SELECT 1 FROM {tracker} AS _k WHERE _k.user_id = %s AND _k.tracked_ct_id = {{ct}} "
         f"AND _k.tracked_key IN ({{key}}, ''){{only}} AND {newer} AND {verbs}"
     )
-    conditions = [f"EXISTS ({match.format(ct='_a.ct', key='_a.k', only='')})"]
+
+    def sieved(ct: str, key: str) -> str:
+        """SQL: ``sieve``'s check that a tracker names the object (``ct``, ``key``)."""
+        if sieve is None:
+            return ""
+        # IS TRUE keeps each IN a subplan hashed once on PostgreSQL (see _walk).
+        return (
+            f"((({ct}, {key}) IN (SELECT ct, k FROM {sieve})) IS TRUE OR "
+            f"({ct} IN (SELECT ct FROM {sieve} WHERE k = '')) IS TRUE) AND "
+        )
+
+    actor = f"EXISTS ({match.format(ct='_a.ct', key='_a.k', only='')})"
+    conditions = [f"{sieved('_a.ct', '_a.k')}{actor}"]
     params: list[Any] = [user.pk]
     links = []
     # PostgreSQL would turn the probe below into a semi-join of the link and tracker
@@ -716,7 +749,7 @@ def _unread_check(statement: _Statement, user: Any) -> tuple[str, list[Any]]:
         probe = match.format(ct="_l.obj_ct_id", key="_l.obj_key", only=" AND NOT _k.actor_only")
         links.append(
             f"EXISTS (SELECT 1 FROM {statement.links[role]} AS _l WHERE _l.action_id = _a.id "
-            f"AND EXISTS ({probe}{probe_end}))"
+            f"AND {sieved('_l.obj_ct_id', '_l.obj_key')}EXISTS ({probe}{probe_end}))"
         )
         params.append(user.pk)
     own = ""

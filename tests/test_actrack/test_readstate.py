@@ -582,6 +582,20 @@ def test_the_recent_check_counts_what_the_fan_out_counts(
     assert which_plan(follower) == (expected(), checked) == (1, checked)
 
 
+def test_on_sqlite_the_walk_probes_only_objects_the_trackers_name(follower: Any) -> None:
+    """Most walked actions match no tracker: on SQLite a hashed lookup of the user's
+    tracked objects and models comes before each probe of the tracker table
+    (PostgreSQL would parse and plan six more subplans for every count)."""
+    from actrack import feedengine
+
+    actrack.track(follower, [make_train(), Station], actor_only=False)
+    sql, _params = feedengine.recent_count_sql(follower, connection, 100)
+    sieved = sql.count("IN (SELECT ct, k FROM _named)")
+    assert (sieved, "_named(ct, k)" in sql) == (
+        (0, False) if connection.vendor == "postgresql" else (3, True)
+    )
+
+
 def test_the_walk_applies_each_trackers_own_floor(follower: Any, which_plan: Any) -> None:
     """An action between two trackers' creations is unread for the older one only."""
     first, second = make_train(), make_train()
