@@ -730,10 +730,11 @@ def _unread_check(
         """SQL: ``sieve``'s check that a tracker names the object (``ct``, ``key``)."""
         if sieve is None:
             return ""
-        # IS TRUE keeps each IN a subplan hashed once on PostgreSQL (see _walk).
+        # Only SQLite's walk takes a sieve (recent_count_sql), which hashes each IN's
+        # set once.
         return (
-            f"((({ct}, {key}) IN (SELECT ct, k FROM {sieve})) IS TRUE OR "
-            f"({ct} IN (SELECT ct FROM {sieve} WHERE k = '')) IS TRUE) AND "
+            f"(({ct}, {key}) IN (SELECT ct, k FROM {sieve}) OR "
+            f"{ct} IN (SELECT ct FROM {sieve} WHERE k = '')) AND "
         )
 
     actor = f"EXISTS ({match.format(ct='_a.ct', key='_a.k', only='')})"

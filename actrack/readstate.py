@@ -255,7 +255,8 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     # it runs again with those, which are remembered. Should the user's models
     # change again meanwhile, the last try reads them inside the statement.
     # A capped count takes the unread actions it finds first, tracker by tracker,
-    # unless their rows held fewer than the cap but were not all read ('-2').
+    # unless the rows it read held fewer than the cap unread actions while more rows
+    # were left ('-2'): then the newest-first statement counts.
     models: bool | tuple[int, ...] = _WHOLE_MODEL_FOLLOWERS.get(key) or False
     unordered, attempt = cap is not None, 0
     while True:
