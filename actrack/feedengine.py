@@ -42,7 +42,7 @@ from django.db.models import BooleanField, Expression, Q
 from django.db.models.lookups import Exact
 
 from actrack.memo import note_now, within
-from actrack.rows import columns, instances
+from actrack.rows import columns, instances, reading_cursor
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -370,7 +370,7 @@ def fetch_actions(
             f"LEFT JOIN ({sql}) AS _p ON _g.ok"
         )
         params = [*guard[1], *params]
-    with connection.cursor() as cursor:
+    with reading_cursor(connection) as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     if guard is not None:

@@ -77,6 +77,7 @@ def raw_tracker_rows(user_pk: Any, using: str, *, created: bool) -> list[tuple[A
     from django.db import connections
 
     from actrack.models import Tracker
+    from actrack.rows import reading_cursor
 
     # A raw query: with thousands of trackers the ORM's per-row work would cost
     # more than the query itself.
@@ -87,7 +88,7 @@ def raw_tracker_rows(user_pk: Any, using: str, *, created: bool) -> list[tuple[A
     if created:
         columns += ", created"
     sql = f"SELECT {columns} FROM {quote(Tracker._meta.db_table)} WHERE user_id = %s"
-    with connection.cursor() as cursor:
+    with reading_cursor(connection) as cursor:
         cursor.execute(sql, [user_pk])
         return cursor.fetchall()
 

@@ -19,7 +19,7 @@ from django.db import connections
 
 from actrack.conf import app_settings
 from actrack.inserts import chunks
-from actrack.rows import columns, instances, plain
+from actrack.rows import columns, instances, plain, reading_cursor
 
 if TYPE_CHECKING:
     from actrack.models import Action
@@ -178,7 +178,7 @@ def _by_pk(model: type[Any], using: str, pks: list[Any]) -> list[tuple[Any, Any]
     table = connection.ops.quote_name(model._meta.db_table)
     head = f"SELECT {', '.join(column.values())} FROM {table} WHERE {column[pk_field.attname]} IN "
     found = []
-    with connection.cursor() as cursor:
+    with reading_cursor(connection) as cursor:
         for chunk in chunks(pks, using):
             cursor.execute(
                 head + f"({', '.join(['%s'] * len(chunk))})",

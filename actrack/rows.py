@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import weakref
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,55 @@ from django.db.models.signals import post_init, pre_init
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.backends.utils import CursorWrapper
+
+
+def reading_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
+    """``connection.cursor()``, for hand-read rows: on PostgreSQL with psycopg 3 its
+    ``timestamptz`` values load through :func:`_iso_loader`'s loader."""
+    opened = connection.cursor()
+    if connection.vendor == "postgresql" and (loader := _iso_loader(connection.timezone)):
+        opened.cursor.adapters.register_loader(_TIMESTAMPTZ_OID, loader)
+    return opened
+
+
+#: PostgreSQL's ``timestamptz`` type (a fixed built-in OID).
+_TIMESTAMPTZ_OID = 1184
+
+
+@cache
+def _iso_loader(timezone: Any) -> type | None:
+    """A psycopg 3 loader of ``timestamptz`` text giving what Django's gives, for
+    connections whose time zone is ``timezone`` (None: naive datetimes).
+
+    Django's loader parses the text in Python, then sets the zone: about 4 us a
+    value, 80 us of a 21-action page (about a tenth of an object's page on
+    PostgreSQL). :meth:`datetime.fromisoformat` parses PostgreSQL's ISO output
+    (the default ``DateStyle``) in C; any other text (another ``DateStyle``,
+    ``infinity``, years BC or past 9999) goes to Django's loader, which parses it
+    or raises as before.
+    """
+    try:
+        from django.db.backends.postgresql.psycopg_any import BaseTzLoader, is_psycopg3
+    except ImportError:  # pragma: no cover - no PostgreSQL driver at all
+        return None
+    if not is_psycopg3:
+        return None
+    parse = datetime.fromisoformat
+
+    class IsoTzLoader(BaseTzLoader):
+        def load(self, data: Any) -> datetime:
+            try:
+                value = parse(str(data, "ascii"))
+            except ValueError:
+                return super().load(data)
+            # The text is in the session's zone, which Django sets to ``timezone``.
+            if timezone is None:
+                return value.replace(tzinfo=None)
+            return value if value.tzinfo is timezone else value.astimezone(timezone)
+
+    IsoTzLoader.timezone = timezone
+    return IsoTzLoader
 
 
 def plain(model: type[models.Model]) -> bool:

@@ -303,3 +303,104 @@ def test_converters_are_found_once_per_model_and_connection(
     assert [a.pk for a in first] == [a.pk for a in second]
     assert asked == list(Action._meta.concrete_fields)
     assert first[0].timestamp == second[0].timestamp == stored
+
+
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="a loader of PostgreSQL's timestamptz text"
+)
+
+
+@postgres_only
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-28 10:24:35.959553+00",
+        "2026-11-28 10:24:35.5+00",
+        "2026-11-28 10:24:35+00",
+        "2026-03-29 01:30:00-03:30",
+        "1883-11-18 12:00:00+00:53:28",
+        "0001-01-01 00:00:00+00",
+    ],
+)
+def test_hand_read_timestamps_load_as_djangos_loader_loads_them(text: str) -> None:
+    """ISO text, as PostgreSQL sends it, gives the value and zone Django's loader
+    gives (the session's zone is the connection's), naive without one."""
+    django_loader = connection.connection.adapters.get_loader(rows._TIMESTAMPTZ_OID, 0)
+    for zone, django_loaded in [
+        (connection.timezone, django_loader(rows._TIMESTAMPTZ_OID, connection.connection)),
+        (None, None),
+    ]:
+        loader = rows._iso_loader(zone)
+        assert loader is not None
+        value = loader(rows._TIMESTAMPTZ_OID, connection.connection).load(text.encode())
+        if zone is None:
+            assert value == dt.datetime.fromisoformat(text).replace(tzinfo=None)
+            assert value.tzinfo is None
+        else:
+            expected = django_loaded.load(text.encode())
+            assert value == expected
+            assert value.tzinfo is expected.tzinfo
+            assert value.utcoffset() == dt.timedelta(0)
+
+
+@postgres_only
+@pytest.mark.parametrize("text", ["infinity", "-infinity", "2000-01-01 00:00:00+00 BC"])
+def test_timestamps_iso_cannot_parse_go_to_djangos_loader(text: str) -> None:
+    """What ``fromisoformat`` refuses is Django's loader's to parse or refuse."""
+    django_loader = connection.connection.adapters.get_loader(rows._TIMESTAMPTZ_OID, 0)
+    loader = rows._iso_loader(connection.timezone)
+    assert loader is not None
+    ours = loader(rows._TIMESTAMPTZ_OID, connection.connection)
+    theirs = django_loader(rows._TIMESTAMPTZ_OID, connection.connection)
+    try:
+        expected: Any = theirs.load(text.encode())
+    except Exception as error:  # the same refusal, whatever it is
+        with pytest.raises(type(error)):
+            ours.load(text.encode())
+    else:
+        assert ours.load(text.encode()) == expected
+
+
+@postgres_only
+def test_pages_objects_and_trackers_read_their_timestamps_through_the_iso_loader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A page's actions, the objects loaded for it and a user's tracker rows with
+    their creation: every timestamp through the loader, equal to the ORM's."""
+    import actrack
+    from actrack.models import Action, Tracker
+    from actrack.querysets import tracker_rows
+
+    loader = rows._iso_loader(connection.timezone)
+    assert loader is not None
+    loaded: list[Any] = []
+    original = loader.load
+
+    def counting(self: Any, data: Any) -> Any:
+        loaded.append(original(self, data))
+        return loaded[-1]
+
+    user, station = make_user(), make_station()
+    user.last_login = timezone.now()
+    user.save()
+    actrack.track(user, station)
+    for n in range(3):
+        actrack.log(user, f"checked-{n}", targets=station)
+    monkeypatch.setattr(loader, "load", counting)
+
+    actions = station.actions.all().page(size=10).actions
+    assert loaded == [a.timestamp for a in Action.objects.order_by("-timestamp", "-pk")]
+    loaded.clear()
+    found = load_objects(wanted_of(user), "default")
+    stored = get_user_model()._base_manager.get(pk=user.pk)
+    fields = stored._meta.concrete_fields
+    dates = [f.attname for f in fields if isinstance(f, models.DateTimeField)]
+    assert "last_login" in dates
+    assert loaded == [getattr(stored, name) for name in dates]
+    assert field_values(found[(ContentType.objects.get_for_model(user).pk, str(user.pk))]) == (
+        field_values(stored)
+    )
+    loaded.clear()
+    trackers = tracker_rows(user, "default", created=True)
+    assert loaded == [Tracker.objects.get(user=user).created] == [t.created for t in trackers]
+    assert len(actions) == 3
