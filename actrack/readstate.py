@@ -18,7 +18,7 @@ from __future__ import annotations
 from array import array
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from django.db import connections, router, transaction
 from django.db.models import Exists, OuterRef, Q
@@ -215,7 +215,9 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     actions only, one by one (:func:`actrack.feedengine.witness_count_sql`),
     and gives ``cap`` while ``cap`` of them are still unread. Once fewer are
     (some were read, or the trackers changed), it counts as above, a query
-    more.
+    more. On PostgreSQL, once a check found every kept action still
+    matching, the next ones skip the tracker probes while the user's tracker
+    rows and the deleted items stay the same.
     Without ``using``, the database is the routers' choice for ``Action`` with
     ``user`` as the instance hint, else the user's own.
     """
@@ -233,10 +235,13 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     key = (db, user.pk)
     # A user with at least ``cap`` unread actions last time: while ``cap`` of those
     # actions are still unread, so is the count, whatever is newer.
-    witnesses = _WITNESSES.get(key)
-    if cap is not None and witnesses is not None and len(witnesses) >= cap:
-        row = _execute_count(connection, db, *witness_count_sql(user, connection, witnesses))
+    kept = _WITNESSES.get(key)
+    if cap is not None and kept is not None and len(kept.ids) >= cap:
+        sql, params = witness_count_sql(user, connection, kept.ids, kept.trackers)
+        row = _execute_count(connection, db, sql, params)
         if row is not None and int(row[0]) >= cap:
+            if len(row) > 1 and row[1] != kept.trackers:
+                _keep_fingerprint(key, kept, int(row[0]), str(row[1]))
             return cap
         _WITNESSES.pop(key, None)
     # Most users' unread actions are few, or dense among the newest actions: a
@@ -277,6 +282,18 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     return _counted(key, row, cap)
 
 
+def _keep_fingerprint(key: tuple[str, Any], kept: _Kept, count: int, fingerprint: str) -> None:
+    """After a check of ``kept`` on PostgreSQL: ``count`` of the kept actions are
+    still unread, under the tracker rows and deleted items ``fingerprint`` stands
+    for. When that is all of them, the next checks skip the tracker probes while the
+    fingerprint stays; for a user with more than ``FINGERPRINTED_TRACKERS``
+    trackers, they read no fingerprint at all."""
+    if int(fingerprint.split(":", 1)[0]) > FINGERPRINTED_TRACKERS:
+        remember(_WITNESSES, key, _Kept(kept.ids, ""), WITNESSES_KEPT)
+    elif count == len(kept.ids):
+        remember(_WITNESSES, key, _Kept(kept.ids, fingerprint), WITNESSES_KEPT)
+
+
 def _short(row: Any) -> bool:
     """Whether a count statement answered -1 (``'-1'`` when capped): it could not count."""
     return row[0] in (-1, "-1")
@@ -286,7 +303,7 @@ def _counted(key: tuple[str, Any], row: Any, cap: int) -> int:
     """A capped count from its statement's row, the unread ids; kept when ``cap`` or more."""
     ids = array("q", (int(pk) for pk in str(row[0]).split(","))) if row and row[0] else array("q")
     if len(ids) >= cap:
-        remember(_WITNESSES, key, ids, WITNESSES_KEPT)
+        remember(_WITNESSES, key, _Kept(ids, None), WITNESSES_KEPT)
     else:
         _WITNESSES.pop(key, None)
     return min(len(ids), cap)
@@ -344,10 +361,27 @@ FAN_OUT_USERS_KEPT = 10_000
 FAN_OUT_RETRY_SECONDS = 60.0
 
 
+class _Kept(NamedTuple):
+    """What a capped count that reached its cap kept (see :func:`unread_count`)."""
+
+    #: The unread actions it counted.
+    ids: array[int]
+    #: The fingerprint of the user's tracker rows (and deleted items) when every one
+    #: of ``ids`` was last found to match (PostgreSQL; see
+    #: ``feedengine.witness_count_sql``), None before a check, ``''`` for none.
+    trackers: str | None
+
+
+#: Up to this many trackers, the check of the kept actions reads the fingerprint of
+#: the user's tracker rows to skip its tracker probes. Reading 2,000 rows cost more
+#: than probing for 100 actions (1.86 against 1.48 ms, 1M actions), 458 rows less
+#: (1.16 against 1.77 ms).
+FINGERPRINTED_TRACKERS = 1_000
+
 #: Users (database alias, pk) whose last capped count reached its cap, with the ids
 #: of the unread actions it counted: their next count checks those actions only
-#: (see :func:`unread_count`). About 800 bytes a user with a cap of 100.
-_WITNESSES: OrderedDict[tuple[str, Any], array[int]] = OrderedDict()
+#: (see :func:`unread_count`). About 900 bytes a user with a cap of 100.
+_WITNESSES: OrderedDict[tuple[str, Any], _Kept] = OrderedDict()
 WITNESSES_KEPT = 5_000
 
 

@@ -766,7 +766,8 @@ def test_a_capped_count_of_a_whole_model_naming_several_of_its_objects_counts_ea
 
 
 def _kept(user: Any) -> list[int]:
-    return list(readstate._WITNESSES.get((connection.alias, user.pk), ()))
+    kept = readstate._WITNESSES.get((connection.alias, user.pk))
+    return [] if kept is None else list(kept.ids)
 
 
 def _witness_check(statements: list[str]) -> bool:
@@ -906,7 +907,143 @@ def test_the_check_probes_trackers_per_link_row_without_joining_them(
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "Semi Join" not in plan, plan
-    assert plan.count("on actrack_tracker _k") == 3, plan  # one probe per role
+    # One probe per role; the tracker rows' fingerprint reads them by user alone.
+    assert plan.count("AND (tracked_ct_id = ") == 3, plan
+    assert plan.count("on actrack_tracker _k") == 4, plan
+
+
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the fingerprint reads PostgreSQL's row versions"
+)
+
+
+def _probes_ran(follower: Any, kept: Any) -> bool:
+    """Whether the check of the ``kept`` actions probes the tracker table (EXPLAIN
+    ANALYZE of its statement, as ``unread_count`` would run it now)."""
+    import json
+
+    from actrack.feedengine import witness_count_sql
+
+    sql, params = witness_count_sql(follower, connection, kept.ids, kept.trackers)
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    plan = plan if isinstance(plan, list) else json.loads(plan)
+    loops = [
+        node.get("Actual Loops", 0)
+        for node in _plan_nodes(plan[0]["Plan"])
+        if node.get("Relation Name") == "actrack_tracker" and "tracked_ct_id" in str(node)
+    ]
+    assert len(loops) == 3  # one probe per role
+    return any(loops)
+
+
+def _kept_entry(follower: Any) -> Any:
+    return readstate._WITNESSES[(connection.alias, follower.pk)]
+
+
+@postgres_only
+def test_kept_actions_all_matching_are_checked_without_tracker_probes_next_time(
+    follower: Any, backlog: dict[str, Any], count_queries: Any
+) -> None:
+    """The first check probes the trackers; having found every kept action matching,
+    it keeps the fingerprint of the tracker rows, and the next checks, which find
+    the same rows, skip the probes but still see actions read."""
+    assert unread_count(follower, cap=3) == 3
+    assert _kept_entry(follower).trackers is None
+    assert _probes_ran(follower, _kept_entry(follower))
+    assert unread_count(follower, cap=3) == 3  # the first check: every kept action matches
+    kept = _kept_entry(follower)
+    assert kept.trackers is not None
+    assert not _probes_ran(follower, kept)
+    with count_queries() as log:
+        assert unread_count(follower, cap=3) == 3
+    assert len(log) == COUNT_QUERIES
+    assert _witness_check(log.statements)
+    Action.objects.get(pk=kept.ids[0]).mark_read_for(follower)
+    assert unread_count(follower, cap=3) == 3  # four unread are left: counted again
+    assert kept.ids[0] not in _kept(follower)
+    assert _kept_entry(follower).trackers is None
+
+
+@postgres_only
+@pytest.mark.parametrize(
+    "change", ["verbs", "untrack another", "track another", "delete a followed model's object"]
+)
+def test_any_change_to_the_trackers_or_a_deletion_brings_the_probes_back(
+    follower: Any, count_queries: Any, change: str
+) -> None:
+    """Each change could end a kept action's match (or, for a new tracker, not):
+    the fingerprint differs, the check probes the trackers again and counts
+    exactly what is still unread."""
+    train, other = make_train(), make_station()
+    actrack.track(follower, [train, other])
+    actrack.track(follower, Station, actor_only=False)  # the whole model
+    station = make_station()
+    logged = [_log(train, timestamp=_later(n + 1)) for n in range(3)]
+    logged.append(_log(make_train(), targets=station, timestamp=_later(5)))
+    fans_out(follower)
+    assert unread_count(follower, cap=4) == 4
+    assert unread_count(follower, cap=4) == 4
+    kept = _kept_entry(follower)
+    assert kept.trackers is not None
+    assert not _probes_ran(follower, kept)
+    expected = 4
+    if change == "verbs":
+        actrack.track(follower, train, verbs=["arrived"])  # none of the train's actions
+        expected = 1
+    elif change == "untrack another":
+        actrack.untrack(follower, other)
+    elif change == "track another":
+        actrack.track(follower, make_line())
+    else:
+        station.delete()  # its action now names a deleted item, which no model tracker names
+        expected = 3
+    assert _probes_ran(follower, kept)
+    assert unread_count(follower, cap=4) == expected
+    if expected == 4:  # still every kept action: the new fingerprint is kept
+        assert _kept_entry(follower).trackers not in (None, kept.trackers)
+        assert not _probes_ran(follower, _kept_entry(follower))
+    assert unread_count(follower) == len(list(follower.actions.feed(unread=True))) == expected
+
+
+@postgres_only
+def test_a_user_with_more_trackers_than_fingerprinted_keeps_probing(
+    follower: Any, backlog: dict[str, Any], count_queries: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading thousands of tracker rows costs more than the probes: the checks of
+    such a user read no fingerprint after the first."""
+    monkeypatch.setattr(readstate, "FINGERPRINTED_TRACKERS", 1)
+    actrack.track(follower, make_station())
+    fans_out(follower)
+    assert unread_count(follower, cap=3) == 3
+    assert unread_count(follower, cap=3) == 3
+    kept = _kept_entry(follower)
+    assert kept.trackers == ""
+    with count_queries() as log:
+        assert unread_count(follower, cap=3) == 3
+    assert _witness_check(log.statements)
+    assert not any("_fp" in sql for sql in log.statements)
+    assert _kept_entry(follower) == kept
+
+
+@postgres_only
+def test_a_check_that_finds_some_kept_actions_no_longer_matching_keeps_no_fingerprint(
+    follower: Any,
+) -> None:
+    """Five kept actions and a cap of four, one no longer readable: the count is
+    still the cap, but a fingerprint would let the next checks count that one."""
+    train = make_train()
+    actrack.track(follower, train)
+    logged = [_log(train, timestamp=_later(n + 1)) for n in range(5)]
+    fans_out(follower)
+    assert unread_count(follower, cap=5) == 5
+    ids = readstate._WITNESSES[(connection.alias, follower.pk)].ids
+    Action.objects.filter(pk=logged[0].pk).update(level=actrack.level.DEBUG)  # unreadable
+    assert unread_count(follower, cap=4) == 4
+    kept = _kept_entry(follower)
+    assert kept.ids == ids
+    assert kept.trackers is None
 
 
 def test_the_check_leaves_out_actions_below_the_read_mark(
