@@ -721,9 +721,20 @@ def _unread_check(
     # A tracker matches an action newer than its own floor only: the later of its
     # creation and the read mark. The callers' actions are all above the read mark.
     newer = "_a.ts > _k.created"
+    keys, each = "IN ({key}, '')", [user.pk]
+    if statement.postgres:
+        # A whole-model tracker has the key '': probing for it too is a second index
+        # descent per probe, wasted for a user who follows no model (most users). The
+        # EXISTS runs once per statement (an InitPlan). A year unread, 458 trackers, 1M
+        # actions: the walk's tracker probes read about a third fewer buffers.
+        keys = (
+            f"= ANY(CASE WHEN EXISTS (SELECT 1 FROM {tracker} WHERE user_id = %s AND "
+            "tracked_key = '') THEN ARRAY[{key}, ''] ELSE ARRAY[{key}] END)"
+        )
+        each = [user.pk, user.pk]
     match = (
         f"SELECT 1 FROM {tracker} AS _k WHERE _k.user_id = %s AND _k.tracked_ct_id = {{ct}} "
-        f"AND _k.tracked_key IN ({{key}}, ''){{only}} AND {newer} AND {verbs}"
+        f"AND _k.tracked_key {keys}{{only}} AND {newer} AND {verbs}"
     )
 
     def sieved(ct: str, key: str) -> str:
@@ -739,7 +750,7 @@ def _unread_check(
 
     actor = f"EXISTS ({match.format(ct='_a.ct', key='_a.k', only='')})"
     conditions = [f"{sieved('_a.ct', '_a.k')}{actor}"]
-    params: list[Any] = [user.pk]
+    params: list[Any] = list(each)
     links = []
     # PostgreSQL would turn the probe below into a semi-join of the link and tracker
     # tables, and estimating it compares both key columns' most common values pairwise:
@@ -752,12 +763,12 @@ def _unread_check(
             f"EXISTS (SELECT 1 FROM {statement.links[role]} AS _l WHERE _l.action_id = _a.id "
             f"AND {sieved('_l.obj_ct_id', '_l.obj_key')}EXISTS ({probe}{probe_end}))"
         )
-        params.append(user.pk)
+        params += each
     own = ""
     if statement.own is not None:
         # Own actions count through the actor role only (a tracker of oneself).
         own = f"{_not_by('_a.ct', '_a.k')} AND "
-        params[1:1] = list(statement.own)
+        params[len(each) : len(each)] = list(statement.own)
     conditions.append(f"{own}({' OR '.join(links)})")
     return f"({' OR '.join(conditions)})", params
 
