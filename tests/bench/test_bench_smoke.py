@@ -122,6 +122,9 @@ def test_bench_command_reports_every_operation(tmp_path: Path) -> None:
     assert any(goal.startswith("bulk logging") for goal in goals)
     deep = next(cells for goal, cells in goals.items() if goal.startswith("page 50 costs"))
     assert re.fullmatch(r"(\w+ \d+\.\d\dx)(, \w+ \d+\.\d\dx)*", deep[1]), deep
+    # The goal's turns are not cut to --repeat 1: a median of a few calls is noise.
+    turns = re.search(r"in turns \((\d+) calls of each", report)
+    assert turns is not None and int(turns.group(1)) >= 25, report[-2000:]
 
 
 def test_report_command_names_driver_options_without_the_password() -> None:
