@@ -27,6 +27,7 @@ from django.utils import timezone
 from actrack.conf import app_settings
 from actrack.keys import content_type_for
 from actrack.memo import note_now, remember, within
+from actrack.rows import reading_cursor
 
 if TYPE_CHECKING:
     from actrack.models import Action, Tracker
@@ -312,7 +313,7 @@ def _counted(key: tuple[str, Any], row: Any, cap: int) -> int:
 def _execute_count(connection: Any, db: str, sql: str, params: list[Any]) -> Any:
     """Run the count's statement with JIT off (see ``_NO_JIT``): its one row."""
     if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
+        with reading_cursor(connection) as cursor:  # SQLite: placeholders replaced in C
             cursor.execute(sql, params)
             return cursor.fetchone()
     if (options := connection.settings_dict.get("OPTIONS", {})).get("server_side_binding"):

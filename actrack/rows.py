@@ -32,12 +32,49 @@ if TYPE_CHECKING:
 
 
 def reading_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
-    """``connection.cursor()``, for hand-read rows: on PostgreSQL with psycopg 3 its
-    ``timestamptz`` values load through :func:`_iso_loader`'s loader."""
+    """``connection.cursor()``, for hand-read rows and the feed engine's statements:
+    on PostgreSQL with psycopg 3 its ``timestamptz`` values load through
+    :func:`_iso_loader`'s loader; on SQLite its placeholders are converted by
+    :func:`_qmark_cursor`'s class."""
     opened = connection.cursor()
     if connection.vendor == "postgresql" and (loader := _iso_loader(connection.timezone)):
         opened.cursor.adapters.register_loader(_TIMESTAMPTZ_OID, loader)
+    elif (
+        connection.vendor == "sqlite"
+        and (fast := _qmark_cursor()) is not None
+        and type(opened.cursor) is fast.__base__
+    ):
+        opened.cursor.__class__ = fast
     return opened
+
+
+@cache
+def _qmark_cursor() -> type | None:
+    """Django's SQLite cursor, converting ``%s`` placeholders to ``?`` with
+    :meth:`str.replace` when the statement holds no ``%%``.
+
+    Django converts them with a regular expression (``%s`` not after ``%``,
+    then ``%%`` to ``%``): about 11 us per kilobyte of SQL, 0.14-0.22 ms of an
+    ordinary user's feed page at 1M actions and 0.7 ms of the page of a user
+    with 2,000 trackers, whose statements run to 11-55 kB. Without ``%%`` in
+    the statement, no ``%s`` follows a ``%``, so the plain replacement gives
+    the same text. Anything else (``%%``, named parameters) goes to Django's
+    conversion. None when Django's class is not the one this was written for.
+    """
+    try:
+        from django.db.backends.sqlite3.base import SQLiteCursorWrapper
+    except ImportError:  # pragma: no cover - Python built without sqlite3
+        return None
+    if not callable(getattr(SQLiteCursorWrapper, "convert_query", None)):
+        return None  # pragma: no cover - a Django that converts elsewhere
+
+    class QmarkCursor(SQLiteCursorWrapper):
+        def convert_query(self, query: str, *, param_names: Any = None) -> str:
+            if param_names is None and "%%" not in query:
+                return query.replace("%s", "?")
+            return super().convert_query(query, param_names=param_names)
+
+    return QmarkCursor
 
 
 #: PostgreSQL's ``timestamptz`` type (a fixed built-in OID).

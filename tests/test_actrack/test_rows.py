@@ -404,3 +404,81 @@ def test_pages_objects_and_trackers_read_their_timestamps_through_the_iso_loader
     trackers = tracker_rows(user, "default", created=True)
     assert loaded == [Tracker.objects.get(user=user).created] == [t.created for t in trackers]
     assert len(actions) == 3
+
+
+sqlite_only = pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's cursor class")
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT %s",
+        "%s, %s,%s",
+        "SELECT 1",
+        "SELECT * FROM t WHERE a = %s AND b IN (%s, %s) LIMIT %s",
+        "SELECT 'percent %%' || %s",  # %%: Django's conversion
+        "SELECT %%s, %s",
+        "SELECT '%%%s'",
+        "",
+    ],
+)
+def test_sqlite_placeholders_convert_as_djangos_conversion_converts_them(query: str) -> None:
+    from django.db.backends.sqlite3.base import SQLiteCursorWrapper
+
+    fast = rows._qmark_cursor()
+    assert fast is not None and fast.__base__ is SQLiteCursorWrapper
+    with rows.reading_cursor(connection) as cursor:
+        inner = cursor.cursor
+        assert type(inner) is fast
+        assert inner.convert_query(query) == SQLiteCursorWrapper.convert_query(inner, query)
+        named = "SELECT %(a)s, %(b)s"
+        assert inner.convert_query(named, param_names=["a", "b"]) == "SELECT :a, :b"
+
+
+@pytest.mark.parametrize("vendor_cursor", ["sqlite", "postgresql"])
+def test_feed_statements_run_through_the_fast_placeholders_and_djangos_wrappers(
+    monkeypatch: pytest.MonkeyPatch, vendor_cursor: str
+) -> None:
+    """On SQLite a page's statement and the unread count convert their placeholders
+    with the plain replacement; Django's execute wrappers and query log still see
+    every statement, with its parameters. Other databases' cursors stay as they are."""
+    import actrack
+    from actrack.readstate import unread_count
+
+    if connection.vendor != vendor_cursor:
+        pytest.skip(f"a {vendor_cursor} cursor")
+    user, station = make_user(), make_station()
+    actrack.track(user, station, actor_only=False)
+    for n in range(3):
+        actrack.log(make_user(), f"checked-{n}", targets=station)
+    converted: list[str] = []
+    fast = rows._qmark_cursor()
+    if fast is not None:
+        original = fast.convert_query
+
+        def spying(self: Any, query: str, *, param_names: Any = None) -> str:
+            converted.append(query)
+            return original(self, query, param_names=param_names)
+
+        monkeypatch.setattr(fast, "convert_query", spying)
+    wrapped: list[str] = []
+
+    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        wrapped.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper), CaptureQueriesContext(connection) as logged:
+        page = user.actions.feed().page(size=2)
+        count = unread_count(user, cap=10)
+    assert len(page.actions) == 2 and page.next_cursor is not None
+    assert count == len(list(user.actions.feed(unread=True)))
+    assert [q["sql"] for q in logged.captured_queries] and len(wrapped) == len(logged)
+    ours = [sql for sql in wrapped if sql in converted]
+    if vendor_cursor == "sqlite":
+        # The page's statement and the count's, each given the values it was run with.
+        assert len(ours) >= 2
+        assert all("%s" not in q["sql"] for q in logged.captured_queries)
+    else:
+        assert not converted
+        assert type(connection.cursor().cursor).__name__ != "QmarkCursor"
