@@ -442,6 +442,7 @@ def count_unread_sql(
     whole_models: bool | Sequence[int] = True,
     *,
     unordered: bool = False,
+    one_column: bool = False,
 ) -> tuple[str, list[Any]]:
     """One statement counting the actions unread for ``user`` (at least ``cap`` if that many).
 
@@ -468,6 +469,11 @@ def count_unread_sql(
     ``'-2'`` when those held fewer than ``cap`` unread actions although more
     rows were left (actions matching several trackers, or read one by one):
     then the ordered statement counts.
+
+    ``one_column``: a statement of one row and column, usable as a scalar
+    subquery (SQLite; see :func:`recent_count_sql`'s ``otherwise``): with a
+    sequence or ``False``, the user's other models follow the -1 as text,
+    ``'-1:<ids>'``.
     """
     from actrack.models import Tracker
 
@@ -505,6 +511,12 @@ def count_unread_sql(
         others += f" AND tracked_ct_id NOT IN ({', '.join(str(m) for m in models)})"
     listed = _id_list(statement.postgres, "tracked_ct_id", distinct=True)
     other = "-1" if cap is None else "'-1'"
+    if one_column:
+        return (
+            f"SELECT CASE WHEN _o.other THEN '-1:' || (SELECT {listed} FROM {table} WHERE "
+            f"user_id = %s AND tracked_key = '') ELSE ({count}) END "
+            f"FROM (SELECT EXISTS (SELECT 1 FROM {table} WHERE {others}) AS other) AS _o"
+        ), [user.pk, *params, user.pk]
     return (
         f"SELECT CASE WHEN _o.other THEN {other} ELSE ({count}) END, CASE WHEN _o.other THEN "
         f"(SELECT {listed} FROM {table} WHERE user_id = %s AND tracked_key = '') END "
@@ -631,7 +643,11 @@ def _limit_cte(statement: _Statement, user: Any, cap: int) -> tuple[str, list[An
 
 
 def recent_count_sql(
-    user: Any, connection: BaseDatabaseWrapper, cap: int | None
+    user: Any,
+    connection: BaseDatabaseWrapper,
+    cap: int | None,
+    *,
+    otherwise: tuple[str, list[Any]] | None = None,
 ) -> tuple[str, list[Any]]:
     """One statement counting the unread actions of ``user`` from the newest down, or -1.
 
@@ -648,6 +664,11 @@ def recent_count_sql(
     every action above the floor, the count is not known: it gives -1, and
     :func:`count_unread_sql` counts. With a ``cap``, it gives text as that
     statement does: the ids of the unread actions, or ``'-1'``.
+
+    ``otherwise``: a scalar statement (SQL, parameters) answering instead of
+    -1 (``'-1'``), run only then: :func:`count_unread_sql` with ``one_column``
+    makes the count one statement whatever the walk finds (SQLite). The walk's
+    own answer then comes as text after ``'w:'``.
     """
     from actrack.models import ReadAction, Tracker
 
@@ -704,13 +725,25 @@ def recent_count_sql(
     counted, short = (
         ("COUNT(*)", "-1") if cap is None else (_id_list(statement.postgres, "id"), "'-1'")
     )
-    sql = (
-        f"WITH {', '.join(cte for cte, _p in ctes)} SELECT CASE WHEN (SELECT COUNT(*) FROM "
-        f"_w) < {limit} AND (SELECT COUNT(*) FROM _rc) > (SELECT b FROM _rs) THEN {short} "
-        f"ELSE (SELECT {counted} FROM _w WHERE NOT EXISTS (SELECT 1 FROM {read} AS _r WHERE "
-        f"_r.user_id = %s AND _r.action_id = _w.id)) END"
+    cut = (
+        f"(SELECT COUNT(*) FROM _w) < {limit} AND (SELECT COUNT(*) FROM _rc) > (SELECT b FROM _rs)"
     )
-    return sql, [*(p for _cte, cte_params in ctes for p in cte_params), user.pk]
+    walked = (
+        f"(SELECT {counted} FROM _w WHERE NOT EXISTS (SELECT 1 FROM {read} AS _r WHERE "
+        f"_r.user_id = %s AND _r.action_id = _w.id))"
+    )
+    short_params: list[Any] = []
+    if otherwise is not None:
+        # The walk's answer marked as such (text, 'w:' first). The verdict stays in the
+        # one CASE: put in a CTE for a second column, its count of the walk's rows ran
+        # whatever the walk found (0.6 ms of a 1.3 ms count).
+        short, short_params = f"({otherwise[0]})", list(otherwise[1])
+        walked = f"'w:' || COALESCE(CAST({walked} AS TEXT), '')"
+    sql = (
+        f"WITH {', '.join(cte for cte, _p in ctes)} SELECT CASE WHEN {cut} THEN {short} "
+        f"ELSE {walked} END"
+    )
+    return sql, [*(p for _cte, cte_params in ctes for p in cte_params), *short_params, user.pk]
 
 
 #: The columns of an action the one-by-one check reads, as ``(id, ts, ct, k, vb)``.

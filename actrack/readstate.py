@@ -206,11 +206,15 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     first few trackers. (When the rows it read held fewer than ``cap`` unread
     actions but were not all there was, as when many match several trackers,
     the count takes the newest instead, a query more.)
-    Each costs one query; a second one goes when the guess of which one
-    applies is wrong: once per process when the small statement cannot count
-    (then not again for ``FAN_OUT_RETRY_SECONDS``, or until the user marks all
-    read), and once per process for a user who follows a whole model, unless
-    that process ran the ``track()``.
+    Each costs one query; on PostgreSQL a second one goes when the guess of
+    which one applies is wrong: once per process when the small statement
+    cannot count (then not again for ``FAN_OUT_RETRY_SECONDS``, or until the
+    user marks all read). On SQLite the two are one statement, whose fan-out
+    runs only when the walk cannot count (then the fan-out's statement alone
+    for ``FAN_OUT_RETRY_SECONDS``): building and sending the larger statement
+    costs a count with nothing unread about 0.08 ms (0.20 -> 0.28 ms on 1M
+    actions). On both, a second query goes once per process for a user who
+    follows a whole model, unless that process ran the ``track()``.
     When a capped count reaches ``cap`` (either statement), the process keeps
     the ids of the unread actions it counted: the next count checks those
     actions only, one by one (:func:`actrack.feedengine.witness_count_sql`),
@@ -247,8 +251,12 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
         _WITNESSES.pop(key, None)
     # Most users' unread actions are few, or dense among the newest actions: a
     # small statement counts them from the newest down, or says it cannot (-1).
-    # Users it could not count go straight to the fan-out for a while.
-    if not within(_FAN_OUT_USERS, key, FAN_OUT_RETRY_SECONDS):
+    # Users it could not count go straight to the fan-out for a while. On SQLite the
+    # two are one statement, whose fan-out runs only where the walk falls short
+    # (SQLite runs a CASE's branches only when taken), and which says which answered.
+    fanned = within(_FAN_OUT_USERS, key, FAN_OUT_RETRY_SECONDS)
+    merged = connection.vendor == "sqlite" and not fanned
+    if not merged and not fanned:
         row = _execute_count(connection, db, *recent_count_sql(user, connection, cap))
         if row is not None and not _short(row):
             _FAN_OUT_USERS.pop(key, None)
@@ -267,9 +275,27 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     unordered, attempt = cap is not None, 0
     while True:
         sql, params = count_unread_sql(
-            user, connection, cap, True if attempt == 2 else models, unordered=unordered
+            user,
+            connection,
+            cap,
+            True if attempt == 2 else models,
+            unordered=unordered,
+            one_column=merged,
         )
-        row = _execute_count(connection, db, sql, params)
+        if merged:
+            # Once: a second statement (another attempt, the ordered count) is the
+            # fan-out's alone.
+            merged = False
+            row = _execute_count(
+                connection, db, *recent_count_sql(user, connection, cap, otherwise=(sql, params))
+            )
+            row, walked = _two_columns(row, cap)
+            if walked:
+                _FAN_OUT_USERS.pop(key, None)
+            else:
+                note_now(_FAN_OUT_USERS, key, FAN_OUT_USERS_KEPT)
+        else:
+            row = _execute_count(connection, db, sql, params)
         if unordered and row is not None and row[0] == "-2":
             unordered = False
             continue
@@ -293,6 +319,25 @@ def _keep_fingerprint(key: tuple[str, Any], kept: _Kept, count: int, fingerprint
         remember(_WITNESSES, key, _Kept(kept.ids, ""), WITNESSES_KEPT)
     elif count == len(kept.ids):
         remember(_WITNESSES, key, _Kept(kept.ids, fingerprint), WITNESSES_KEPT)
+
+
+def _two_columns(row: Any, cap: int | None) -> tuple[Any, bool]:
+    """The row of SQLite's one statement (``recent_count_sql(otherwise=...)``) as the
+    two-column statements give it, and whether the walk answered.
+
+    The walk's answer comes after ``'w:'`` (the ids, or the count when uncapped);
+    the fan-out's as :func:`~actrack.feedengine.count_unread_sql` gives it with
+    ``one_column``, where ``'-1:<models>'`` splits into -1 and the models.
+    """
+    value = row[0] if row is not None else None
+    if isinstance(value, str) and value.startswith("w:"):
+        answer = value[2:]
+        if cap is None:
+            return (int(answer or 0), None), True
+        return (answer or None, None), True
+    if isinstance(value, str) and value.startswith("-1:"):
+        return ("-1", value[3:]), False
+    return (value, None), False
 
 
 def _short(row: Any) -> bool:
