@@ -510,17 +510,16 @@ def count_unread_sql(
     if models:
         others += f" AND tracked_ct_id NOT IN ({', '.join(str(m) for m in models)})"
     listed = _id_list(statement.postgres, "tracked_ct_id", distinct=True)
-    other = "-1" if cap is None else "'-1'"
+    their_models = f"(SELECT {listed} FROM {table} WHERE user_id = %s AND tracked_key = '')"
+    verdict = f"FROM (SELECT EXISTS (SELECT 1 FROM {table} WHERE {others}) AS other) AS _o"
     if one_column:
         return (
-            f"SELECT CASE WHEN _o.other THEN '-1:' || (SELECT {listed} FROM {table} WHERE "
-            f"user_id = %s AND tracked_key = '') ELSE ({count}) END "
-            f"FROM (SELECT EXISTS (SELECT 1 FROM {table} WHERE {others}) AS other) AS _o"
+            f"SELECT CASE WHEN _o.other THEN '-1:' || {their_models} ELSE ({count}) END {verdict}"
         ), [user.pk, *params, user.pk]
+    other = "-1" if cap is None else "'-1'"
     return (
-        f"SELECT CASE WHEN _o.other THEN {other} ELSE ({count}) END, CASE WHEN _o.other THEN "
-        f"(SELECT {listed} FROM {table} WHERE user_id = %s AND tracked_key = '') END "
-        f"FROM (SELECT EXISTS (SELECT 1 FROM {table} WHERE {others}) AS other) AS _o"
+        f"SELECT CASE WHEN _o.other THEN {other} ELSE ({count}) END, "
+        f"CASE WHEN _o.other THEN {their_models} END {verdict}"
     ), [*params, user.pk, user.pk]
 
 
