@@ -1,6 +1,7 @@
 from django.apps import AppConfig
 from django.core import checks
 from django.core.signals import request_finished, request_started, setting_changed
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -12,11 +13,12 @@ class ActrackConfig(AppConfig):
 
     def ready(self) -> None:
         from actrack import checks as actrack_checks
-        from actrack import queue, registry
+        from actrack import objectpage, queue, registry
 
         request_started.connect(queue.request_started, dispatch_uid="actrack-request-started")
         request_finished.connect(queue.request_finished, dispatch_uid="actrack-request-finished")
         setting_changed.connect(_settings_changed, dispatch_uid="actrack-setting-changed")
+        post_migrate.connect(objectpage.migrated, sender=self, dispatch_uid="actrack-migrated")
         checks.register(actrack_checks.check_settings, "actrack")
         checks.register(actrack_checks.check_accessors, "actrack")
         self.actrack_ready = True

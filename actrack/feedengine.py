@@ -244,10 +244,17 @@ def fetch_page(
     page (it found fewer than ``limit`` matches in rows that did not reach
     the end of the timeline), the whole statement runs, a second query, and
     the process sends that user's feed pages (whatever their filters)
-    straight to it for ``WALK_RETRY_SECONDS``.
+    straight to it for ``WALK_RETRY_SECONDS``. An object's pages with no
+    other filter may go through a function instead (see :mod:`actrack.objectpage`).
     """
     match = _find_match(queryset)
     owner = match[1].owner if match is not None else None
+    if match is not None and owner is None:
+        from actrack import objectpage
+
+        found = objectpage.fetch(queryset, match[1], position, limit)
+        if found is not None:
+            return found
     guard = None
     if match is not None and match[1].fingerprint is not None:
         guard = _tracker_guard(queryset.db, match[1])

@@ -1,0 +1,152 @@
+"""PostgreSQL: an object's pages through a function whose plan the session keeps.
+
+``obj.actions.all().page()`` reads the newest actions of one object per role
+(actor, target, related) and merges them. On PostgreSQL most of the server's
+work for that statement is parsing and planning it: 0.24 ms of planning and
+0.23 of execution for an object's first page, measured on 1M actions. Migration
+``0003_postgresql_object_page`` creates ``actrack_object_page()``, whose
+statement is planned once per database session (a generic plan, which reads the
+same indexes for every object); a page is then a call of the function. Measured
+on the same data, statement and rows alone: 0.91 -> 0.55 ms a page.
+
+A session's first call of the function costs more than the statement: about
+1.4 ms more, compiling the function and planning its statement (measured on
+fresh connections). So each session sends its first ``INLINE_PAGES`` object
+pages as the statement, later ones as the call: a session opened per request
+(``CONN_MAX_AGE = 0``) rarely gets there, a persistent one gains from then on.
+
+Only an object's pages with no other filter go this way (``obj.actions.all()``,
+cursors included); anything else, and databases that have not run the
+migration, get the feed engine's statement.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from django.db import ProgrammingError, connections
+
+from actrack.rows import instances, reading_cursor
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    from actrack.feedengine import TrackerMatch
+    from actrack.models import Action
+    from actrack.querysets import ActionQuerySet
+
+#: The function of migration 0003, with its argument types.
+FUNCTION = "actrack_object_page"
+SIGNATURE = f"{FUNCTION}(integer, text, timestamptz, bigint, integer)"
+
+#: Object pages each database session sends as the statement before calling the function.
+INLINE_PAGES = 4
+
+#: Object pages sent so far by each open database session (the driver's connection).
+_SESSIONS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+
+#: Whether each database, as (alias, name), has the function; missing until known.
+_PRESENT: dict[tuple[str, str], bool] = {}
+
+#: PostgreSQL's error code for a function that does not exist.
+_UNDEFINED_FUNCTION = "42883"
+
+
+def fetch(
+    queryset: ActionQuerySet,
+    match: TrackerMatch,
+    position: tuple[dt.datetime, int] | None,
+    limit: int,
+) -> list[Action] | None:
+    """The page through the function, or None when the statement should serve it.
+
+    ``match`` is the queryset's only condition (see ``feedengine.fetch_page``).
+    """
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql" or not _object_page(queryset, match):
+        return None
+    connection.ensure_connection()
+    session = connection.connection
+    sent = _SESSIONS.get(session, 0)
+    if sent < INLINE_PAGES:
+        _SESSIONS[session] = sent + 1
+        return None
+    key = (connection.alias, str(connection.settings_dict["NAME"]))
+    present = _PRESENT.get(key)
+    if present is None and connection.in_atomic_block:
+        # An error would end the caller's transaction: ask first (once per process).
+        present = _PRESENT[key] = has_function(connection)
+    if present is False:
+        return None
+    tracker = match.trackers[0]
+    before = position or (None, None)
+    params = [tracker.tracked_ct_id, tracker.tracked_key, before[0], before[1], limit]
+    try:
+        with reading_cursor(connection) as cursor:
+            cursor.execute(_statement(queryset.model, connection), params)
+            rows = cursor.fetchall()
+    except ProgrammingError as error:
+        if getattr(error.__cause__, "sqlstate", None) != _UNDEFINED_FUNCTION or present:
+            raise
+        _PRESENT[key] = False  # not migrated: autocommit, so nothing else is undone
+        return None
+    _PRESENT[key] = True
+    return instances(queryset.model, queryset.db, connection, rows)
+
+
+def _object_page(queryset: ActionQuerySet, match: TrackerMatch) -> bool:
+    """Whether ``queryset`` is an object's actions and nothing more (the function's case)."""
+    from actrack.models import Action
+
+    query = queryset.query
+    if (
+        len(query.where.children) != 1
+        or query.distinct
+        or query.combinator
+        or query.is_sliced
+        or query.extra
+        or queryset.model._meta.db_table != Action._meta.db_table
+    ):
+        return False
+    if (
+        len(match.trackers) != 1
+        or match.unread_for is not None
+        or match.owner is not None
+        or match.min_level is not None
+        or match.not_by is not None
+        or match.fingerprint is not None
+    ):
+        return False
+    tracker = match.trackers[0]
+    return bool(tracker.tracked_key) and not tracker.actor_only and not tracker.verbs
+
+
+def _statement(model: type[Action], connection: BaseDatabaseWrapper) -> str:
+    sql = _STATEMENTS.get(model)
+    if sql is None:
+        quote = connection.ops.quote_name
+        fields = model._meta.concrete_fields
+        columns = ", ".join(quote(field.column or field.attname) for field in fields)
+        sql = _STATEMENTS[model] = f"SELECT {columns} FROM {FUNCTION}(%s, %s, %s, %s, %s)"
+    return sql
+
+
+#: The call's text per model (Action or a proxy of it), its columns in field order.
+_STATEMENTS: dict[type[Action], str] = {}
+
+
+def has_function(connection: BaseDatabaseWrapper) -> bool:
+    """Whether the database of ``connection`` (PostgreSQL) has the function."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regprocedure(%s) IS NOT NULL", [SIGNATURE])
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def migrated(using: str, **kwargs: Any) -> None:
+    """``post_migrate`` of actrack: learn whether the database has the function now."""
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        _PRESENT[(using, str(connection.settings_dict["NAME"]))] = has_function(connection)
