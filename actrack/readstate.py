@@ -221,8 +221,9 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     and gives ``cap`` while ``cap`` of them are still unread. Once fewer are
     (some were read, or the trackers changed), it counts as above, a query
     more. On PostgreSQL, once a check found every kept action still
-    matching, the next ones skip the tracker probes while the user's tracker
-    rows and the deleted items stay the same.
+    matching, the next ones leave the tracker probes out while the user's
+    tracker rows and the deleted items stay the same; the first check after
+    they changed probes again, a query more.
     Without ``using``, the database is the routers' choice for ``Action`` with
     ``user`` as the instance hint, else the user's own.
     """
@@ -244,6 +245,11 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     if cap is not None and kept is not None and len(kept.ids) >= cap:
         sql, params = witness_count_sql(user, connection, kept.ids, kept.trackers)
         row = _execute_count(connection, db, sql, params)
+        if kept.trackers and row is not None and row[1] != kept.trackers:
+            # The tracker rows or deleted items changed since every kept action
+            # matched: that statement did not probe them, this one does.
+            sql, params = witness_count_sql(user, connection, kept.ids)
+            row = _execute_count(connection, db, sql, params)
         if row is not None and int(row[0]) >= cap:
             if len(row) > 1 and row[1] != kept.trackers:
                 _keep_fingerprint(key, kept, int(row[0]), str(row[1]))

@@ -374,9 +374,10 @@ def test_unread_count_with_server_side_binding(
         else:
             # The recent actions' statement and the fan-out's, with a cap and without
             # (the fan-out's text changes with the cap: 10, then 2), and the check of
-            # the kept actions, whatever the cap.
+            # the kept actions, whatever the cap: probing the trackers (the first
+            # check), then with the fingerprint of the tracker rows instead.
             kinds = sorted(kind for kind, _g, _c in plans)
-            assert kinds == ["fan-out", "fan-out", "fan-out", "kept", "recent", "recent"]
+            assert kinds == ["fan-out", "fan-out", "fan-out", "kept", "kept", "recent", "recent"]
             assert all(generic > 0 and custom == 0 for _r, generic, custom in plans)
         # Outside the count's own transaction, the settings are the server's again.
         assert (_show("jit"), _show("plan_cache_mode")) == ("on", "auto")
@@ -1030,23 +1031,39 @@ postgres_only = pytest.mark.skipif(
 
 def _probes_ran(follower: Any, kept: Any) -> bool:
     """Whether the check of the ``kept`` actions probes the tracker table (EXPLAIN
-    ANALYZE of its statement, as ``unread_count`` would run it now)."""
-    import json
-
+    ANALYZE of its statements, as ``unread_count`` would run them now)."""
     from actrack.feedengine import witness_count_sql
 
     sql, params = witness_count_sql(follower, connection, kept.ids, kept.trackers)
+    loops = _probe_loops(sql, params)
+    if not kept.trackers:
+        assert len(loops) == 3  # one probe per role
+        return any(loops)
+    assert loops == []  # with a fingerprint: no probe at all
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        fingerprint = cursor.fetchone()[1]
+    if fingerprint == kept.trackers:
+        return False
+    # It changed: the check runs again, probing.
+    loops = _probe_loops(*witness_count_sql(follower, connection, kept.ids))
+    assert len(loops) == 3
+    return any(loops)
+
+
+def _probe_loops(sql: str, params: list[Any]) -> list[int]:
+    """How often each probe of the tracker table in ``sql`` ran (EXPLAIN ANALYZE)."""
+    import json
+
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
         plan = cursor.fetchone()[0]
     plan = plan if isinstance(plan, list) else json.loads(plan)
-    loops = [
+    return [
         node.get("Actual Loops", 0)
         for node in _plan_nodes(plan[0]["Plan"])
         if node.get("Relation Name") == "actrack_tracker" and "tracked_ct_id" in str(node)
     ]
-    assert len(loops) == 3  # one probe per role
-    return any(loops)
 
 
 def _kept_entry(follower: Any) -> Any:
@@ -1111,10 +1128,16 @@ def test_any_change_to_the_trackers_or_a_deletion_brings_the_probes_back(
         station.delete()  # its action now names a deleted item, which no model tracker names
         expected = 3
     assert _probes_ran(follower, kept)
-    assert unread_count(follower, cap=4) == expected
+    with count_queries() as log:
+        assert unread_count(follower, cap=4) == expected
     if expected == 4:  # still every kept action: the new fingerprint is kept
+        # The check without probes saw the fingerprint change, the second probed.
+        assert len(log) == 2 * COUNT_QUERIES
         assert _kept_entry(follower).trackers not in (None, kept.trackers)
         assert not _probes_ran(follower, _kept_entry(follower))
+        with count_queries() as log:
+            assert unread_count(follower, cap=4) == 4
+        assert len(log) == COUNT_QUERIES
     assert unread_count(follower) == len(list(follower.actions.feed(unread=True))) == expected
 
 
