@@ -15,8 +15,11 @@ time is then a function call: parsing and planning the whole statement was
 about half of the server's work for an object's page. See
 :mod:`actrack.objectpage`, which calls it.
 
-Other databases get nothing here. A later change of the function (its
-statement, or the tables it reads) is a migration of its own that replaces it.
+Other databases get nothing here. The function returns the action table's
+rows, whatever columns it has then; its statement names the tables, their
+object columns and ``timestamp``: a later migration renaming any of them
+must replace the function too (``CREATE OR REPLACE FUNCTION``, in the same
+migration).
 """
 
 from django.db import migrations
@@ -27,8 +30,8 @@ SIGNATURE = f"{FUNCTION}(integer, text, timestamptz, bigint, integer)"
 
 def _newest(table: str, ct: str, key: str, action: str) -> str:
     return (
-        f'(SELECT {action} FROM "{table}" AS x WHERE x."{ct}" = p_ct AND x."{key}" = p_key '
-        f'AND (x."timestamp", {action}) < '
+        f'(SELECT x."timestamp" AS ts, {action} AS id FROM "{table}" AS x '
+        f'WHERE x."{ct}" = p_ct AND x."{key}" = p_key AND (x."timestamp", {action}) < '
         "(COALESCE(p_before, 'infinity'), COALESCE(p_before_id, 0)) "
         f'ORDER BY x."{ct}", x."{key}", x."timestamp" DESC, {action} DESC LIMIT p_size)'
     )
@@ -37,7 +40,9 @@ def _newest(table: str, ct: str, key: str, action: str) -> str:
 def create_object_page(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    newest = " UNION ALL ".join(
+    # Each role's newest, merged (an action is once in the merge: its link rows carry
+    # its timestamp), then the page's actions alone read from the action table.
+    newest = " UNION ".join(
         [
             _newest("actrack_action", "actor_ct_id", "actor_key", 'x."id"'),
             _newest("actrack_action_targets", "obj_ct_id", "obj_key", 'x."action_id"'),
@@ -49,8 +54,9 @@ def create_object_page(apps, schema_editor):
         "p_before_id bigint, p_size integer) "
         'RETURNS SETOF "actrack_action" LANGUAGE plpgsql STABLE '
         "SET plan_cache_mode = force_generic_plan AS $body$ BEGIN "
-        f'RETURN QUERY SELECT a.* FROM "actrack_action" AS a WHERE a."id" IN ({newest}) '
-        'ORDER BY a."timestamp" DESC, a."id" DESC LIMIT p_size; '
+        f"RETURN QUERY SELECT a.* FROM (SELECT u.ts, u.id FROM ({newest}) AS u "
+        "ORDER BY u.ts DESC, u.id DESC LIMIT p_size) AS p "
+        'JOIN "actrack_action" AS a ON a."id" = p.id ORDER BY p.ts DESC, p.id DESC; '
         "END $body$"
     )
 
