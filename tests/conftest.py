@@ -95,6 +95,18 @@ def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+def all_page_ids(queryset_factory: Any, size: int) -> list[int]:
+    """The ids of every page of ``queryset_factory()``, following the cursors."""
+    ids: list[int] = []
+    cursor = None
+    while True:
+        page = queryset_factory().page(cursor=cursor, size=size)
+        ids.extend(a.pk for a in page.actions)
+        cursor = page.next_cursor
+        if cursor is None:
+            return ids
+
+
 def make_user(username: str | None = None, **kwargs: Any) -> Any:
     username = username or f"user{next(_counter)}"
     return get_user_model().objects.create_user(username=username, password="pw", **kwargs)

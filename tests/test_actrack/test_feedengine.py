@@ -15,21 +15,10 @@ from django.utils import timezone
 import actrack
 from actrack import feedengine, memo
 from actrack.models import Action
-from tests.conftest import make_line, make_station, make_train, make_user
+from tests.conftest import all_page_ids, make_line, make_station, make_train, make_user
 from tests.demo.models import Line, Station
 
 pytestmark = pytest.mark.django_db
-
-
-def _pages(queryset_factory: Any, size: int) -> list[int]:
-    ids: list[int] = []
-    cursor = None
-    while True:
-        page = queryset_factory().page(cursor=cursor, size=size)
-        ids.extend(a.pk for a in page.actions)
-        cursor = page.next_cursor
-        if cursor is None:
-            return ids
 
 
 @pytest.fixture
@@ -67,8 +56,8 @@ def test_fanout_pages_equal_the_plain_feed(world: dict[str, Any]) -> None:
     user = world["user"]
     expected = [a.pk for a in user.actions.feed()]
     assert len(expected) > 60
-    assert _pages(user.actions.feed, 7) == expected
-    assert _pages(user.actions.feed, 20) == expected
+    assert all_page_ids(user.actions.feed, 7) == expected
+    assert all_page_ids(user.actions.feed, 20) == expected
 
 
 def test_filters_added_after_feed_apply_inside_every_branch(world: dict[str, Any]) -> None:
@@ -79,9 +68,9 @@ def test_filters_added_after_feed_apply_inside_every_branch(world: dict[str, Any
 
     expected = [a.pk for a in filtered()]
     assert expected
-    assert _pages(filtered, 3) == expected
+    assert all_page_ids(filtered, 3) == expected
     unread = [a.pk for a in user.actions.feed(unread=True)]
-    assert _pages(lambda: user.actions.feed(unread=True), 5) == unread
+    assert all_page_ids(lambda: user.actions.feed(unread=True), 5) == unread
 
 
 def test_fanout_plan_is_used_and_falls_back_for_many_trackers(
@@ -93,7 +82,7 @@ def test_fanout_plan_is_used_and_falls_back_for_many_trackers(
     expected = [a.pk for a in feed]
     monkeypatch.setattr(feedengine, "MAX_FANOUT_TRACKERS", 2)
     assert feedengine.page_ids_sql(user.actions.feed(), None, 21) is None
-    assert _pages(user.actions.feed, 20) == expected
+    assert all_page_ids(user.actions.feed, 20) == expected
 
 
 def test_tracked_by_and_temp_trackers_page_through_the_engine(world: dict[str, Any]) -> None:
@@ -106,7 +95,7 @@ def test_tracked_by_and_temp_trackers_page_through_the_engine(world: dict[str, A
     # and with the tracker's values in the scans (no tracker relation to join).
     sql = feedengine.page_ids_sql(Action.objects.tracked_by(tracker), None, 5)
     assert sql is not None and "_heads" not in sql[0] and "_t0" not in sql[0]
-    assert _pages(lambda: Action.objects.tracked_by(tracker), 4) == expected
+    assert all_page_ids(lambda: Action.objects.tracked_by(tracker), 4) == expected
 
 
 def test_link_scans_read_the_action_table_only_to_check_it(world: dict[str, Any]) -> None:
@@ -129,7 +118,7 @@ def test_link_scans_read_the_action_table_only_to_check_it(world: dict[str, Any]
     for queryset in (station.actions.all, lambda: station.actions.all().with_verbs("closed")):
         expected = [a.pk for a in queryset().newest_first()]
         assert expected
-        assert _pages(queryset, 2) == expected
+        assert all_page_ids(queryset, 2) == expected
 
 
 @pytest.mark.parametrize("tracked", [1, 20, 100])
@@ -187,7 +176,7 @@ def test_large_pages_and_counts_with_a_few_busy_trackers_among_quiet_ones() -> N
         sql = feedengine.page_ids_sql(user.actions.feed(), None, size + 1)
         assert sql is not None
         assert ("row_number()" in sql[0]) is (connection.vendor == "postgresql")
-        assert _pages(user.actions.feed, size) == expected
+        assert all_page_ids(user.actions.feed, size) == expected
     unread = len(list(user.actions.feed(unread=True)))
     assert unread == 207
     for cap in (50, 100, 150, 300):
@@ -304,7 +293,7 @@ def test_many_trackers_and_ties_page_like_the_plain_feed() -> None:
     expected = [a.pk for a in user.actions.feed()]
     assert len(expected) > 200
     for size in (1, 6, 20):
-        assert _pages(user.actions.feed, size) == expected
+        assert all_page_ids(user.actions.feed, size) == expected
 
 
 def test_filters_needing_joins_fall_back_to_the_plain_plan(world: dict[str, Any]) -> None:
@@ -316,7 +305,7 @@ def test_filters_needing_joins_fall_back_to_the_plain_plan(world: dict[str, Any]
     assert feedengine.page_ids_sql(joined(), None, 21) is None
     expected = [a.pk for a in joined()]
     assert expected
-    assert _pages(joined, 4) == expected
+    assert all_page_ids(joined, 4) == expected
 
 
 def test_too_many_parameters_fall_back_to_the_plain_plan(
@@ -326,7 +315,7 @@ def test_too_many_parameters_fall_back_to_the_plain_plan(
     expected = [a.pk for a in user.actions.feed()]
     monkeypatch.setattr(feedengine, "_max_params", lambda connection: 3)
     assert feedengine.page_ids_sql(user.actions.feed(), None, 21) is None
-    assert _pages(user.actions.feed, 20) == expected
+    assert all_page_ids(user.actions.feed, 20) == expected
 
 
 def _busy_and_old_world() -> tuple[Any, Any]:
@@ -366,7 +355,7 @@ def test_walk_and_fan_out_page_like_the_plain_feed() -> None:
         expected = [a.pk for a in user.actions.feed()]
         assert len(expected) >= 100
         for size in (5, 20):
-            assert _pages(user.actions.feed, size) == expected
+            assert all_page_ids(user.actions.feed, size) == expected
     few = make_user()
     actrack.track(few, Station, actor_only=False)
     sql = feedengine.page_ids_sql(few.actions.feed(), None, 21)
@@ -396,9 +385,9 @@ def test_a_whole_model_feed_lists_actions_naming_several_of_its_objects() -> Non
         assert len(expected) == 6
         for size in (1, 2, 3, 4):
             assert [a.pk for a in user.actions.feed().page(size=size).actions] == (expected[:size])
-            assert _pages(user.actions.feed, size) == expected
+            assert all_page_ids(user.actions.feed, size) == expected
         unread = [action.pk for action in user.actions.feed(unread=True)]
-        assert _pages(lambda user=user: user.actions.feed(unread=True), 3) == unread
+        assert all_page_ids(lambda user=user: user.actions.feed(unread=True), 3) == unread
 
 
 def test_walk_matches_every_kind_of_tracker_like_the_plain_feed() -> None:
@@ -435,7 +424,7 @@ def test_walk_matches_every_kind_of_tracker_like_the_plain_feed() -> None:
     expected = [a.pk for a in user.actions.feed()]
     assert 100 < len(expected) < 400  # some actions match, others do not
     for size in (7, 20):
-        assert _pages(user.actions.feed, size) == expected
+        assert all_page_ids(user.actions.feed, size) == expected
     sql, params = feedengine.page_ids_sql(user.actions.feed(), None, 21) or ("", [])
     assert "_w AS" in sql
     # The walk alone found the page: its own rows are the page.
@@ -536,7 +525,7 @@ def test_walk_keeps_to_the_verbs_when_every_tracker_names_some() -> None:
     assert len(expected) == 50
     assert {a.verb for a in user.actions.feed()} == {"delayed", "cancelled"}
     for size in (3, 20):
-        assert _pages(user.actions.feed, size) == expected
+        assert all_page_ids(user.actions.feed, size) == expected
     # One tracker without verbs: any action may match, the walk reads every verb.
     actrack.track(user, make_station())
     sql = feedengine.page_ids_sql(user.actions.feed(), None, 21)
@@ -569,7 +558,7 @@ def test_whole_model_and_few_trackers_page_directly() -> None:
     assert sql is not None and "_heads" not in sql[0] and "_t0" not in sql[0]
     expected = [a.pk for a in user.actions.feed()]
     assert len(expected) == 90
-    assert _pages(user.actions.feed, 7) == expected
+    assert all_page_ids(user.actions.feed, 7) == expected
 
 
 def test_an_object_page_lists_an_action_once_whatever_the_roles_of_the_object() -> None:
@@ -593,7 +582,7 @@ def test_an_object_page_lists_an_action_once_whatever_the_roles_of_the_object() 
     assert ("DISTINCT" not in sql[0] and sql[0].count(" UNION (") == 2) is postgres
     expected = [a.pk for a in Action.objects.for_object(train).order_by("-timestamp", "-pk")]
     assert len(expected) == len(set(expected)) == 29  # all but one (n=0: other, other)
-    assert _pages(train.actions.all, 4) == expected
+    assert all_page_ids(train.actions.all, 4) == expected
 
 
 @pytest.mark.parametrize("walk", [True, False])
@@ -625,7 +614,7 @@ def test_keys_with_quotes_backslashes_and_braces_page_like_the_plain_feed(
     expected = [a.pk for a in Action.objects.tracked_by(trackers).newest_first()]
     assert len(expected) == len(keys) * 2
     for size in (5, 20):
-        assert _pages(lambda: Action.objects.tracked_by(trackers), size) == expected
+        assert all_page_ids(lambda: Action.objects.tracked_by(trackers), size) == expected
 
 
 # -- PostgreSQL: the walk alone first (feedengine.fetch_page) ---------------------------------

@@ -15,7 +15,7 @@ from django.utils import timezone
 import actrack
 from actrack import objectpage
 from actrack.models import Action
-from tests.conftest import make_line, make_station, make_train, make_user
+from tests.conftest import all_page_ids, make_line, make_station, make_train, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -29,17 +29,6 @@ migration = importlib.import_module("actrack.migrations.0003_postgresql_object_p
 def _calls(log: Any) -> list[bool]:
     """For each statement of ``log``: whether it called the function."""
     return [f"{objectpage.FUNCTION}(" in sql for sql in log.statements]
-
-
-def _pages(queryset_factory: Any, size: int) -> list[int]:
-    ids: list[int] = []
-    cursor = None
-    while True:
-        page = queryset_factory().page(cursor=cursor, size=size)
-        ids.extend(a.pk for a in page.actions)
-        cursor = page.next_cursor
-        if cursor is None:
-            return ids
 
 
 def _newest_first(obj: Any) -> list[int]:
@@ -104,7 +93,7 @@ def test_the_functions_pages_equal_the_plain_order(
         expected = _newest_first(obj)
         assert expected
         with count_queries() as log:
-            assert _pages(obj.actions.all, size) == expected
+            assert all_page_ids(obj.actions.all, size) == expected
         assert all(_calls(log))
 
 
@@ -146,7 +135,7 @@ def test_other_queries_never_call_the_function(
     for name, queryset in querysets.items():
         expected = [a.pk for a in queryset().order_by("-timestamp", "-pk")]
         with count_queries() as log:
-            assert _pages(queryset, 7) == expected, name
+            assert all_page_ids(queryset, 7) == expected, name
         assert not any(_calls(log)), name
 
 
@@ -167,7 +156,7 @@ def test_without_the_function_a_transaction_asks_once_then_pages_by_the_statemen
     assert [a.pk for a in page.actions] == expected[:5]
     assert len(first) == 2 and "to_regprocedure" in first.statements[0]
     with count_queries() as later:
-        assert _pages(train.actions.all, 5) == expected
+        assert all_page_ids(train.actions.all, 5) == expected
     assert not any(_calls(later)) and len(later) == -(-len(expected) // 5)
 
 
@@ -186,7 +175,7 @@ def test_without_the_function_autocommit_tries_it_once_then_pages_by_the_stateme
         migration.drop_object_page(None, editor)
     try:
         with count_queries() as first:
-            assert _pages(train.actions.all, 5) == expected
+            assert all_page_ids(train.actions.all, 5) == expected
         # The call failed (no function), then the statement; then the statement alone.
         assert _calls(first) == [True, False, False, False]
         known = objectpage._PRESENT
@@ -196,7 +185,7 @@ def test_without_the_function_autocommit_tries_it_once_then_pages_by_the_stateme
             migration.create_object_page(None, editor)
     objectpage.migrated(using="default")
     with count_queries() as again:
-        assert _pages(train.actions.all, 5) == expected
+        assert all_page_ids(train.actions.all, 5) == expected
     assert _calls(again) == [True, True, True]
 
 
@@ -256,5 +245,5 @@ def test_other_databases_get_no_function_and_page_by_the_statement(
     train = world["objects"][0]
     expected = _newest_first(train)
     with count_queries() as log:
-        assert _pages(train.actions.all, 3) == expected
+        assert all_page_ids(train.actions.all, 3) == expected
     assert len(log) == -(-len(expected) // 3) and not any(_calls(log))
