@@ -13,12 +13,15 @@ class ActrackConfig(AppConfig):
 
     def ready(self) -> None:
         from actrack import checks as actrack_checks
-        from actrack import objectpage, queue, registry
+        from actrack import countfunction, objectpage, queue, registry
 
         request_started.connect(queue.request_started, dispatch_uid="actrack-request-started")
         request_finished.connect(queue.request_finished, dispatch_uid="actrack-request-finished")
         setting_changed.connect(_settings_changed, dispatch_uid="actrack-setting-changed")
         post_migrate.connect(objectpage.migrated, sender=self, dispatch_uid="actrack-migrated")
+        post_migrate.connect(
+            countfunction.migrated, sender=self, dispatch_uid="actrack-count-function"
+        )
         checks.register(actrack_checks.check_settings, "actrack")
         checks.register(actrack_checks.check_accessors, "actrack")
         self.actrack_ready = True

@@ -682,21 +682,14 @@ def recent_count_sql(
     quote, action = statement.quote, statement.action
     read, tracker = quote(ReadAction._meta.db_table), quote(Tracker._meta.db_table)
     assert statement.floor is not None
-    floor = statement.floor_sql
     ctes = [(f"_floor(ts, id) AS ({statement.floor[0]})", list(statement.floor[1]))]
     if cap is None:
         limit = str(NO_CAP)
     else:
         ctes.append(_limit_cte(statement, user, cap))
         limit = "(SELECT n FROM _limit)"
-    rows_each, least = int(RECENT_ROWS_PER_TRACKER), int(RECENT_MIN)
     ctes += [
-        (
-            f"_rs(lo, b, wm) AS (SELECT MIN({_later(floor, 'created')}), {least} + COUNT(*) * "
-            f"{rows_each}, MAX(CASE WHEN tracked_key = '' THEN 1 ELSE 0 END) FROM {tracker} "
-            "WHERE user_id = %s)",
-            [user.pk],
-        ),
+        _reach_cte(statement, user),
         # One action more than the walk's length: more than that means fanning out.
         (
             f"_rc(id, ts, ct, k, vb) AS{_streamed(statement)} "
@@ -750,6 +743,39 @@ def recent_count_sql(
         f"ELSE {walked} END"
     )
     return sql, [*(p for _cte, cte_params in ctes for p in cte_params), *short_params, user.pk]
+
+
+def _reach_cte(statement: _Statement, user: Any) -> tuple[str, list[Any]]:
+    """``_rs(lo, b, wm)``: the walk's lowest floor, its length, and whether the user
+    follows a model (1 or 0). Needs ``_floor``."""
+    from actrack.models import Tracker
+
+    tracker = statement.quote(Tracker._meta.db_table)
+    rows_each, least = int(RECENT_ROWS_PER_TRACKER), int(RECENT_MIN)
+    return (
+        f"_rs(lo, b, wm) AS (SELECT MIN({_later(statement.floor_sql, 'created')}), {least} + "
+        f"COUNT(*) * {rows_each}, MAX(CASE WHEN tracked_key = '' THEN 1 ELSE 0 END) "
+        f"FROM {tracker} WHERE user_id = %s)"
+    ), [user.pk]
+
+
+def walk_reach_sql(user: Any, connection: BaseDatabaseWrapper) -> tuple[str, list[Any]]:
+    """One statement: whether more actions than the walk of :func:`recent_count_sql`
+    may read, whatever their level, are newer than the user's lowest tracker floor.
+
+    Then the walk cannot reach the floors and counts only if the cap's worth of
+    unread actions are among the newest: the fan-out counts instead (see
+    :mod:`actrack.countfunction`). NULL for a user without trackers.
+    """
+    statement = _count_statement(user, connection, 0)
+    action = statement.action
+    assert statement.floor is not None
+    reach, reach_params = _reach_cte(statement, user)
+    return (
+        f"WITH _floor(ts, id) AS ({statement.floor[0]}), {reach} SELECT (SELECT lo FROM _rs) < "
+        f"(SELECT {action}.timestamp FROM {action} ORDER BY {action}.timestamp DESC, "
+        f"{action}.id DESC OFFSET (SELECT b FROM _rs) LIMIT 1)"
+    ), [*statement.floor[1], *reach_params]
 
 
 #: The columns of an action the one-by-one check reads, as ``(id, ts, ct, k, vb)``.

@@ -12,8 +12,9 @@ on the same data, statement and rows alone: 0.91 -> 0.55 ms a page.
 A session's first call of the function costs more than the statement: about
 1.4 ms more, compiling the function and planning its statement (measured on
 fresh connections). So each session sends its first ``INLINE_PAGES`` object
-pages as the statement, later ones as the call: a session opened per request
-(``CONN_MAX_AGE = 0``) rarely gets there, a persistent one gains from then on.
+pages as the statement, later ones as the call (``actrack.sessionuse``): a
+session opened per request (``CONN_MAX_AGE = 0``) rarely gets there, a
+persistent one gains from then on.
 
 Only an object's pages with no other filter go this way (``obj.actions.all()``,
 cursors included); anything else, and databases that have not run the
@@ -23,12 +24,12 @@ migration, get the feed engine's statement.
 from __future__ import annotations
 
 import datetime as dt
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from django.db import ProgrammingError, connections
 
 from actrack.rows import instances, reading_cursor
+from actrack.sessionuse import SessionUses
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -44,8 +45,8 @@ SIGNATURE = f"{FUNCTION}(integer, text, timestamptz, bigint, integer)"
 #: Object pages each database session sends as the statement before calling the function.
 INLINE_PAGES = 4
 
-#: Object pages sent so far by each open database session (the driver's connection).
-_SESSIONS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+#: Object pages sent so far by each open database session.
+_SESSIONS = SessionUses()
 
 #: Whether each database, as (alias, name), has the function; missing until known.
 _PRESENT: dict[tuple[str, str], bool] = {}
@@ -67,11 +68,7 @@ def fetch(
     connection = connections[queryset.db]
     if connection.vendor != "postgresql" or not _object_page(queryset, match):
         return None
-    connection.ensure_connection()
-    session = connection.connection
-    sent = _SESSIONS.get(session, 0)
-    if sent < INLINE_PAGES:
-        _SESSIONS[session] = sent + 1
+    if not _SESSIONS.warm(connection, INLINE_PAGES):
         return None
     key = (connection.alias, str(connection.settings_dict["NAME"]))
     present = _PRESENT.get(key)

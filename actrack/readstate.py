@@ -214,7 +214,9 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     for ``FAN_OUT_RETRY_SECONDS``): building and sending the larger statement
     costs a count with nothing unread about 0.08 ms (0.20 -> 0.28 ms on
     100,000 actions). On both, a second query goes once per process for a user who
-    follows a whole model, unless that process ran the ``track()``.
+    follows a whole model, unless that process ran the ``track()``. On
+    PostgreSQL a capped count is a call of ``actrack_unread_count()`` instead,
+    which holds both and chooses itself (see :mod:`actrack.countfunction`).
     When a capped count reaches ``cap`` (either statement), the process keeps
     the ids of the unread actions it counted: the next count checks those
     actions only, one by one (:func:`actrack.feedengine.witness_count_sql`),
@@ -227,6 +229,7 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     Without ``using``, the database is the routers' choice for ``Action`` with
     ``user`` as the instance hint, else the user's own.
     """
+    from actrack import countfunction
     from actrack.feedengine import count_unread_sql, recent_count_sql, witness_count_sql
     from actrack.models import Action
 
@@ -262,7 +265,11 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     # (SQLite runs a CASE's branches only when taken), and which says which answered.
     fanned = within(_FAN_OUT_USERS, key, FAN_OUT_RETRY_SECONDS)
     merged = connection.vendor == "sqlite" and not fanned
-    if not merged and not fanned:
+    models: bool | tuple[int, ...] = _WHOLE_MODEL_FOLLOWERS.get(key) or False
+    # On PostgreSQL a function holds the walk and the fan-out, planned once per
+    # session, and chooses between them itself (actrack.countfunction).
+    function = cap is not None and not models and countfunction.usable(connection)
+    if not merged and not fanned and not function:
         row = _execute_count(connection, db, *recent_count_sql(user, connection, cap))
         if row is not None and not _short(row):
             _FAN_OUT_USERS.pop(key, None)
@@ -277,31 +284,39 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     # A capped count takes the unread actions it finds first, tracker by tracker,
     # unless the rows it read held fewer than the cap unread actions while more rows
     # were left ('-2'): then the newest-first statement counts.
-    models: bool | tuple[int, ...] = _WHOLE_MODEL_FOLLOWERS.get(key) or False
     unordered, attempt = cap is not None, 0
     while True:
-        sql, params = count_unread_sql(
-            user,
-            connection,
-            cap,
-            True if attempt == 2 else models,
-            unordered=unordered,
-            one_column=merged,
-        )
-        if merged:
-            # Once: a second statement (another attempt, the ordered count) is the
-            # fan-out's alone.
-            merged = False
-            row = _execute_count(
-                connection, db, *recent_count_sql(user, connection, cap, otherwise=(sql, params))
-            )
-            row, walked = _two_columns(row, cap)
-            if walked:
-                _FAN_OUT_USERS.pop(key, None)
-            else:
-                note_now(_FAN_OUT_USERS, key, FAN_OUT_USERS_KEPT)
+        if function:
+            # Once: the function answers as SQLite's one statement does (the walk's
+            # answer or the fan-out's); another attempt is a statement.
+            function = False
+            assert cap is not None
+            row, _walked = _two_columns(countfunction.call(connection, user, cap), cap)
         else:
-            row = _execute_count(connection, db, sql, params)
+            sql, params = count_unread_sql(
+                user,
+                connection,
+                cap,
+                True if attempt == 2 else models,
+                unordered=unordered,
+                one_column=merged,
+            )
+            if merged:
+                # Once: a second statement (another attempt, the ordered count) is the
+                # fan-out's alone.
+                merged = False
+                row = _execute_count(
+                    connection,
+                    db,
+                    *recent_count_sql(user, connection, cap, otherwise=(sql, params)),
+                )
+                row, walked = _two_columns(row, cap)
+                if walked:
+                    _FAN_OUT_USERS.pop(key, None)
+                else:
+                    note_now(_FAN_OUT_USERS, key, FAN_OUT_USERS_KEPT)
+            else:
+                row = _execute_count(connection, db, sql, params)
         if unordered and row is not None and row[0] == "-2":
             unordered = False
             continue

@@ -65,13 +65,17 @@ def settled(page: Any) -> None:
 def _fresh_count_memo() -> Iterator[None]:
     """Each test starts with no user remembered as needing the count's fan-out or
     the whole page statement, no unread actions kept to check again and no
-    tracker rows kept (test databases reuse ids)."""
-    from actrack import feedengine, readstate, trackercache
+    tracker rows kept (test databases reuse ids), and its database session as
+    one that has sent no count or object page (``actrack.sessionuse``)."""
+    from actrack import countfunction, feedengine, objectpage, readstate, trackercache
+    from actrack.sessionuse import SessionUses
 
     memos = (readstate._FAN_OUT_USERS, readstate._WITNESSES, feedengine._WHOLE_STATEMENT_FEEDS)
     for memo in memos:
         memo.clear()
     trackercache.forget_all()
+    countfunction._SESSIONS = SessionUses()
+    objectpage._SESSIONS = SessionUses()
     yield
     for memo in memos:
         memo.clear()

@@ -15,6 +15,7 @@ from django.utils import timezone
 import actrack
 from actrack import objectpage
 from actrack.models import Action
+from actrack.sessionuse import SessionUses
 from tests.conftest import all_page_ids, make_line, make_station, make_train, make_user
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +61,7 @@ def world() -> dict[str, Any]:
 @pytest.fixture
 def fresh_session(monkeypatch: pytest.MonkeyPatch) -> None:
     """This test's database session as one that has sent no object page yet."""
-    monkeypatch.setattr(objectpage, "_SESSIONS", objectpage.weakref.WeakKeyDictionary())
+    monkeypatch.setattr(objectpage, "_SESSIONS", SessionUses())
 
 
 @postgresql_only
