@@ -48,7 +48,7 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from django.db import DatabaseError, connections, router
+from django.db import DatabaseError, ProgrammingError, connections, router
 
 from actrack.rows import reading_cursor
 from actrack.sessionuse import SessionUses
@@ -93,26 +93,47 @@ def usable(connection: BaseDatabaseWrapper) -> bool:
     return current and _SESSIONS.warm(connection, INLINE_COUNTS)
 
 
-def call(connection: BaseDatabaseWrapper, user: Any, cap: int) -> tuple[Any]:
-    """The function's answer for ``user`` and ``cap``, as a one-column row."""
+def call(connection: BaseDatabaseWrapper, user: Any, cap: int) -> tuple[Any] | None:
+    """The function's answer for ``user`` and ``cap``, as a one-column row.
+
+    None when the function has gone since the process saw it (outside a
+    transaction: nothing else is undone); the process then counts by the
+    statements, until it runs ``migrate`` itself or restarts.
+    """
     from actrack.conf import app_settings
     from actrack.readstate import user_ref
 
     ct, key = user_ref(user)
-    with reading_cursor(connection) as cursor:
-        cursor.execute(
-            f"SELECT {FUNCTION}(%s, %s, %s, %s, %s)",
-            [user.pk, ct, key, cap, app_settings.READABLE_LEVEL],
-        )
-        row = cursor.fetchone()
+    try:
+        with reading_cursor(connection) as cursor:
+            cursor.execute(
+                f"SELECT {FUNCTION}(%s, %s, %s, %s, %s)",
+                [user.pk, ct, key, cap, app_settings.READABLE_LEVEL],
+            )
+            row = cursor.fetchone()
+    except ProgrammingError as error:
+        if getattr(error.__cause__, "sqlstate", None) != _UNDEFINED_FUNCTION:
+            raise
+        if connection.in_atomic_block:
+            raise
+        _CURRENT[_key(connection)] = False
+        return None
     assert row is not None
     return (row[0],)
 
 
+#: PostgreSQL's error code for a function that does not exist.
+_UNDEFINED_FUNCTION = "42883"
+
+
 def definition(connection: BaseDatabaseWrapper) -> tuple[str, str]:
     """``CREATE OR REPLACE FUNCTION`` for ``connection``'s database, and its version."""
-    from actrack.conf import app_settings
-    from actrack.feedengine import count_unread_sql, recent_count_sql, walk_reach_sql
+    from actrack.feedengine import (
+        READABLE_LEVEL_STAND_IN,
+        count_unread_sql,
+        recent_count_sql,
+        walk_reach_sql,
+    )
     from actrack.models import Tracker
     from actrack.readstate import user_ref
 
@@ -124,18 +145,13 @@ def definition(connection: BaseDatabaseWrapper) -> tuple[str, str]:
     stand_in = _stand_in(target.get_internal_type())
     user = user_model(pk=stand_in)
     ct, user_key = user_ref(user)
-    cache = app_settings._cache
-    saved = cache.get("READABLE_LEVEL", _missing)
-    cache["READABLE_LEVEL"] = _LEVEL
+    token = READABLE_LEVEL_STAND_IN.set(_LEVEL)
     try:
         reach = walk_reach_sql(user, connection)
         walk = recent_count_sql(user, connection, _CAP)
         fan_out = count_unread_sql(user, connection, _CAP, False, unordered=True)
     finally:
-        if saved is _missing:
-            cache.pop("READABLE_LEVEL", None)
-        else:
-            cache["READABLE_LEVEL"] = saved
+        READABLE_LEVEL_STAND_IN.reset(token)
     names = {stand_in: "p_user", ct: "p_user_ct", user_key: "p_user_key"}
     names.update({_CAP: "p_cap", _LEVEL: "p_level"})
 

@@ -35,6 +35,7 @@ import copy
 import json
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db import connections
@@ -622,12 +623,21 @@ def _count_statement(user: Any, connection: BaseDatabaseWrapper, limit: int) -> 
     from actrack.readstate import user_ref
 
     action = connection.ops.quote_name(Action._meta.db_table)
+    level = READABLE_LEVEL_STAND_IN.get()
     where = (
         f"{action}.level >= %s AND {action}.id > COALESCE((SELECT id FROM _floor), 0)",
-        [app_settings.READABLE_LEVEL],
+        [app_settings.READABLE_LEVEL if level is None else level],
     )
     floor = read_floor(user, connection)
     return _Statement(connection, where, None, limit, own=user_ref(user), floor=floor)
+
+
+#: The value the count's statements take for ``READABLE_LEVEL`` while
+#: ``actrack.countfunction`` writes its function from them (context-local: other
+#: threads' counts keep the setting).
+READABLE_LEVEL_STAND_IN: ContextVar[int | None] = ContextVar(
+    "actrack_readable_level_stand_in", default=None
+)
 
 
 def _limit_cte(statement: _Statement, user: Any, cap: int) -> tuple[str, list[Any]]:

@@ -268,7 +268,10 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     models: bool | tuple[int, ...] = _WHOLE_MODEL_FOLLOWERS.get(key) or False
     # On PostgreSQL a function holds the walk and the fan-out, planned once per
     # session, and chooses between them itself (actrack.countfunction).
-    function = cap is not None and not models and countfunction.usable(connection)
+    answer = None
+    if cap is not None and not models and countfunction.usable(connection):
+        answer = countfunction.call(connection, user, cap)  # None: the function has gone
+    function = answer is not None
     if not merged and not fanned and not function:
         row = _execute_count(connection, db, *recent_count_sql(user, connection, cap))
         if row is not None and not _short(row):
@@ -290,8 +293,7 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
             # Once: the function answers as SQLite's one statement does (the walk's
             # answer or the fan-out's); another attempt is a statement.
             function = False
-            assert cap is not None
-            row, _walked = _two_columns(countfunction.call(connection, user, cap), cap)
+            row, _walked = _two_columns(answer, cap)
         else:
             sql, params = count_unread_sql(
                 user,

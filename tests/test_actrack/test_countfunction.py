@@ -109,6 +109,26 @@ def test_the_functions_counts_equal_the_statements_and_the_feed(
 
 
 @postgresql_only
+def test_the_readable_level_is_an_argument_of_the_call(
+    world: dict[str, Any], at_once: None, settings: Any, count_queries: Any
+) -> None:
+    """The function was written with a stand-in for the level, context-local: the
+    setting is untouched, and a site's level reaches the call."""
+    from actrack.conf import app_settings
+    from actrack.feedengine import READABLE_LEVEL_STAND_IN
+
+    countfunction.definition(connection)
+    assert READABLE_LEVEL_STAND_IN.get() is None and app_settings.READABLE_LEVEL == 30
+    user = world["users"][0]
+    at_30 = unread_count(user, cap=200)
+    settings.ACTRACK = {"READABLE_LEVEL": 10}
+    readstate.forget_counts(user)
+    with count_queries() as log:
+        at_10 = unread_count(user, cap=200)
+    assert _calls(log) == [True] and at_10 == _truth(user, 200) > at_30
+
+
+@postgresql_only
 def test_a_long_backlog_is_one_call_that_fans_out_without_walking(
     at_once: None, count_queries: Any
 ) -> None:
@@ -234,6 +254,33 @@ def test_without_the_current_function_counts_run_the_statements(
     readstate.forget_counts(user)
     assert unread_count(user, cap=5) == expected
     assert countfunction._CURRENT[key] is False
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_function_gone_since_the_process_saw_it_leaves_counts_to_the_statements(
+    at_once: None, count_queries: Any
+) -> None:
+    """Outside a transaction, the failed call undoes nothing: the count runs the
+    statements, and so do the next ones (no call, no check)."""
+    user, train = make_user(), make_train()
+    actrack.track(user, train)
+    actrack.log(train, "departed", timestamp=_later(1))
+    assert countfunction.usable(connection)
+    readstate.user_ref(user)  # the user model's content type, cached
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP FUNCTION {countfunction.FUNCTION}({_ARGUMENTS})")
+    try:
+        with count_queries() as log:
+            assert unread_count(user, cap=5) == 1
+        assert _calls(log)[0] and not any(_calls(log)[1:])
+        readstate.forget_counts(user)
+        with count_queries() as log:
+            assert unread_count(user, cap=5) == 1
+        assert not any(_calls(log))
+    finally:
+        countfunction.install(connection)
+    assert countfunction.usable(connection)
 
 
 @postgresql_only
