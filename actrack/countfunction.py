@@ -89,7 +89,12 @@ def usable(connection: BaseDatabaseWrapper) -> bool:
     key = _key(connection)
     current = _CURRENT.get(key)
     if current is None:
-        current = _CURRENT[key] = _installed_version(connection) == definition(connection)[1]
+        try:
+            version = definition(connection)[1]
+        except ValueError as error:  # statements this code cannot write a function from
+            logger.warning("actrack: unread counts run without %s(): %s", FUNCTION, error)
+            version = None
+        current = _CURRENT[key] = version is not None and _installed_version(connection) == version
     return current and _SESSIONS.warm(connection, INLINE_COUNTS)
 
 
@@ -252,6 +257,6 @@ def migrated(using: str, **kwargs: Any) -> None:
         return
     try:
         install(connection)
-    except DatabaseError as error:
+    except (DatabaseError, ValueError) as error:
         _CURRENT[_key(connection)] = False
         logger.warning("actrack: unread counts run without %s(): %s", FUNCTION, error)

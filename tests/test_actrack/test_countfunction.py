@@ -301,6 +301,12 @@ def test_the_function_is_written_from_the_statements_with_its_arguments(
     monkeypatch.setattr(feedengine, "walk_reach_sql", with_a_value_of_its_own)
     with pytest.raises(ValueError, match="parameter of its own: 12345"):
         countfunction.definition(connection)
+    # Then counts run the statements (logged), and migrate leaves the function as it is.
+    key = (connection.alias, connection.settings_dict["NAME"])
+    monkeypatch.delitem(countfunction._CURRENT, key)
+    assert not countfunction.usable(connection)
+    countfunction.migrated(using=connection.alias)
+    assert countfunction._installed_version(connection) == version
 
 
 def test_other_databases_count_by_the_statements(world: dict[str, Any]) -> None:
