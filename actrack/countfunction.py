@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import DatabaseError, ProgrammingError, connections, router
 
 from actrack.rows import reading_cursor
-from actrack.sessionuse import SessionUses
+from actrack.sessionuse import SessionUses, database_key, undefined_function
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -70,10 +70,6 @@ _CAP = 7_700_000_002
 _LEVEL = 7_700_000_003
 
 
-def _key(connection: BaseDatabaseWrapper) -> tuple[str, str]:
-    return connection.alias, str(connection.settings_dict["NAME"])
-
-
 #: Capped counts each database session sends as statements before calling the function.
 INLINE_COUNTS = 2
 
@@ -86,7 +82,7 @@ def usable(connection: BaseDatabaseWrapper) -> bool:
     function as this code writes it, and a session past its first ``INLINE_COUNTS``."""
     if connection.vendor != "postgresql":
         return False
-    key = _key(connection)
+    key = database_key(connection)
     current = _CURRENT.get(key)
     if current is None:
         try:
@@ -117,18 +113,12 @@ def call(connection: BaseDatabaseWrapper, user: Any, cap: int) -> tuple[Any] | N
             )
             row = cursor.fetchone()
     except ProgrammingError as error:
-        if getattr(error.__cause__, "sqlstate", None) != _UNDEFINED_FUNCTION:
+        if not undefined_function(error) or connection.in_atomic_block:
             raise
-        if connection.in_atomic_block:
-            raise
-        _CURRENT[_key(connection)] = False
+        _CURRENT[database_key(connection)] = False
         return None
     assert row is not None
     return (row[0],)
-
-
-#: PostgreSQL's error code for a function that does not exist.
-_UNDEFINED_FUNCTION = "42883"
 
 
 def definition(connection: BaseDatabaseWrapper) -> tuple[str, str]:
@@ -242,7 +232,7 @@ def install(connection: BaseDatabaseWrapper) -> None:
             # A literal (hexadecimal digits): a utility statement takes no parameters
             # under server-side binding.
             cursor.execute(f"COMMENT ON FUNCTION {signature} IS '{version}'")
-    _CURRENT[_key(connection)] = True
+    _CURRENT[database_key(connection)] = True
 
 
 def migrated(using: str, **kwargs: Any) -> None:
@@ -253,10 +243,10 @@ def migrated(using: str, **kwargs: Any) -> None:
     if connection.vendor != "postgresql" or not router.allow_migrate_model(using, Action):
         return
     if Action._meta.db_table not in connection.introspection.table_names():
-        _CURRENT[_key(connection)] = False
+        _CURRENT[database_key(connection)] = False
         return
     try:
         install(connection)
     except (DatabaseError, ValueError) as error:
-        _CURRENT[_key(connection)] = False
+        _CURRENT[database_key(connection)] = False
         logger.warning("actrack: unread counts run without %s(): %s", FUNCTION, error)

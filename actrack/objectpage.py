@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import ProgrammingError, connections
 
 from actrack.rows import instances, reading_cursor
-from actrack.sessionuse import SessionUses
+from actrack.sessionuse import SessionUses, database_key, undefined_function
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -51,9 +51,6 @@ _SESSIONS = SessionUses()
 #: Whether each database, as (alias, name), has the function; missing until known.
 _PRESENT: dict[tuple[str, str], bool] = {}
 
-#: PostgreSQL's error code for a function that does not exist.
-_UNDEFINED_FUNCTION = "42883"
-
 
 def fetch(
     queryset: ActionQuerySet,
@@ -70,7 +67,7 @@ def fetch(
         return None
     if not _SESSIONS.warm(connection, INLINE_PAGES):
         return None
-    key = (connection.alias, str(connection.settings_dict["NAME"]))
+    key = database_key(connection)
     present = _PRESENT.get(key)
     if present is None and connection.in_atomic_block:
         # An error would end the caller's transaction: ask first (once per process).
@@ -85,7 +82,7 @@ def fetch(
             cursor.execute(_statement(queryset.model, connection), params)
             rows = cursor.fetchall()
     except ProgrammingError as error:
-        if getattr(error.__cause__, "sqlstate", None) != _UNDEFINED_FUNCTION or present:
+        if not undefined_function(error) or present:
             raise
         _PRESENT[key] = False  # not migrated: autocommit, so nothing else is undone
         return None
@@ -146,4 +143,4 @@ def migrated(using: str, **kwargs: Any) -> None:
     """``post_migrate`` of actrack: learn whether the database has the function now."""
     connection = connections[using]
     if connection.vendor == "postgresql":
-        _PRESENT[(using, str(connection.settings_dict["NAME"]))] = has_function(connection)
+        _PRESENT[database_key(connection)] = has_function(connection)

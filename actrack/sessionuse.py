@@ -1,4 +1,5 @@
-"""How often each database session did something (functions whose plans it keeps).
+"""Functions whose plans the database session keeps: uses per session, and the
+database and error they are known by.
 
 PL/pgSQL plans a function's statements at their first use in a session and
 keeps the plans for the session; that first call costs more than sending the
@@ -32,3 +33,18 @@ class SessionUses:
             return True
         self._uses[session] = used + 1
         return False
+
+
+def database_key(connection: BaseDatabaseWrapper) -> tuple[str, str]:
+    """The database of ``connection`` as (alias, name): what a process remembers
+    about its functions is per database (a test run recreates one under the alias)."""
+    return connection.alias, str(connection.settings_dict["NAME"])
+
+
+def undefined_function(error: Exception) -> bool:
+    """Whether ``error`` (Django's, wrapping the driver's) says a function does not exist."""
+    return getattr(error.__cause__, "sqlstate", None) == _UNDEFINED_FUNCTION
+
+
+#: PostgreSQL's error code for a function that does not exist.
+_UNDEFINED_FUNCTION = "42883"
