@@ -216,7 +216,9 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     100,000 actions). On both, a second query goes once per process for a user who
     follows a whole model, unless that process ran the ``track()``. On
     PostgreSQL a capped count is a call of ``actrack_unread_count()`` instead,
-    which holds both and chooses itself (see :mod:`actrack.countfunction`).
+    which holds both and chooses itself (see :mod:`actrack.countfunction`);
+    the call carries the fan-out naming the models the process knows the user
+    to follow.
     When a capped count reaches ``cap`` (either statement), the process keeps
     the ids of the unread actions it counted: the next count checks those
     actions only, one by one (:func:`actrack.feedengine.witness_count_sql`),
@@ -265,12 +267,14 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     # (SQLite runs a CASE's branches only when taken), and which says which answered.
     fanned = within(_FAN_OUT_USERS, key, FAN_OUT_RETRY_SECONDS)
     merged = connection.vendor == "sqlite" and not fanned
-    models: bool | tuple[int, ...] = _WHOLE_MODEL_FOLLOWERS.get(key) or False
+    known = _WHOLE_MODEL_FOLLOWERS.get(key, ())
+    models: bool | tuple[int, ...] = known or False
     # On PostgreSQL a function holds the walk and the fan-out, planned once per
     # session, and chooses between them itself (actrack.countfunction).
     answer = None
-    if cap is not None and not models and countfunction.usable(connection):
-        answer = countfunction.call(connection, user, cap)  # None: the function has gone
+    if cap is not None and countfunction.usable(connection):
+        # None: the function has gone.
+        answer = countfunction.call(connection, user, cap, known)
     function = answer is not None
     if not merged and not fanned and not function:
         row = _execute_count(connection, db, *recent_count_sql(user, connection, cap))

@@ -8,6 +8,7 @@ import random
 from typing import Any
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.utils import timezone
 
@@ -31,7 +32,7 @@ postgresql_only = pytest.mark.skipif(
 
 
 #: The function's argument types with the test site's user model (integer keys).
-_ARGUMENTS = "integer, integer, text, bigint, integer"
+_ARGUMENTS = "integer, integer, text, bigint, integer, text"
 
 
 def _later(minutes: float) -> dt.datetime:
@@ -163,20 +164,27 @@ def test_a_short_backlog_is_walked_in_the_same_call(at_once: None, count_queries
     assert unread_count(nobody, cap=10) == 0
 
 
-@postgresql_only
-def test_a_user_following_a_model_gets_the_statement_with_its_models_after_the_call(
-    at_once: None, count_queries: Any
-) -> None:
-    """The function's fan-out covers object trackers: for a model's follower it says
-    which models, the statement with them counts, and the process remembers them
-    (its next counts are statements)."""
+def _model_follower(backlog: int) -> Any:
+    """A user following the Station model, with ``backlog`` unread actions naming a
+    station (more than 24 go beyond the walk's length: the call fans out)."""
     user, station = make_user(), make_station()
     actrack.track(user, Station, actor_only=False)
     with actrack.batch():
-        for number in range(40):
+        for number in range(backlog):
             actrack.log(
                 make_train(), "passed", targets=station, timestamp=_later(1 + number), n=number
             )
+    return user
+
+
+@postgresql_only
+def test_a_model_follower_unknown_to_the_process_gets_the_statement_after_the_call(
+    at_once: None, count_queries: Any
+) -> None:
+    """The function's own fan-out covers object trackers: for a follower of a model
+    the process does not know of, it says which models, the statement with them
+    counts, and the process remembers them: its next counts are one call."""
+    user = _model_follower(40)
     # As in a process that did not run the track(): it does not know the user's models.
     readstate._WHOLE_MODEL_FOLLOWERS.pop((connection.alias, user.pk), None)
     with count_queries() as log:
@@ -185,7 +193,59 @@ def test_a_user_following_a_model_gets_the_statement_with_its_models_after_the_c
     readstate._WITNESSES.clear()
     with count_queries() as log:
         assert unread_count(user, cap=10) == 10
-    assert not any(_calls(log))
+    assert _calls(log) == [True]
+
+
+@postgresql_only
+@pytest.mark.parametrize("backlog", [5, 40])
+def test_a_known_model_followers_count_is_one_call(
+    backlog: int, at_once: None, count_queries: Any
+) -> None:
+    """The call carries the fan-out naming the models the process knows (the walk
+    answers a short backlog, that fan-out a long one): one query either way."""
+    user = _model_follower(backlog)
+    expected = _truth(user, 10)
+    assert expected == min(10, backlog)
+    answer = countfunction.call(connection, user, 10, (_station_ct(),))[0]
+    assert answer.startswith("w:") is (backlog == 5)
+    with count_queries() as log:
+        assert unread_count(user, cap=10) == expected
+    assert _calls(log) == [True]
+    # Without the models, the function's own fan-out says which ones.
+    if backlog == 40:
+        assert countfunction.call(connection, user, 10)[0] == f"-1:{_station_ct()}"
+
+
+@postgresql_only
+def test_a_follower_of_models_the_process_does_not_all_know_counts_with_them_all(
+    at_once: None, count_queries: Any
+) -> None:
+    """The models statement says -1 when the user follows a model it does not name:
+    the process learns the user's models and the statement with them counts."""
+    user = _model_follower(40)
+    actrack.track(user, Line, actor_only=False)
+    readstate._WHOLE_MODEL_FOLLOWERS[(connection.alias, user.pk)] = (_station_ct(),)
+    assert _truth(user, 10) == 10
+    with count_queries() as log:
+        assert unread_count(user, cap=10) == 10
+    assert _calls(log) == [True] + [False] * COUNT_QUERIES
+    assert readstate._WHOLE_MODEL_FOLLOWERS[(connection.alias, user.pk)] == tuple(
+        sorted([_station_ct(), ContentType.objects.get_for_model(Line).pk])
+    )
+
+
+@postgresql_only
+def test_the_models_statement_names_the_models_and_numbers_the_arguments() -> None:
+    line, station = ContentType.objects.get_for_model(Line).pk, _station_ct()
+    text = countfunction.models_statement(connection, (line, station))
+    assert "%s" not in text and "$1" in text and "$5" in text and "$6" not in text
+    assert f"= {line}" in text or f"({line})" in text or f" {line} " in text
+    assert countfunction.models_statement(connection, (line, station)) is text  # kept
+    assert countfunction.models_statement(connection, (station,)) != text
+
+
+def _station_ct() -> int:
+    return int(ContentType.objects.get_for_model(Station).pk)
 
 
 @postgresql_only
@@ -247,9 +307,7 @@ def test_without_the_current_function_counts_run_the_statements(
         assert unread_count(user, cap=5) == expected
     assert _calls(log) == [True]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"DROP FUNCTION {countfunction.FUNCTION}(integer, integer, text, bigint, integer)"
-        )
+        cursor.execute(f"DROP FUNCTION {countfunction.FUNCTION}({_ARGUMENTS})")
     del countfunction._CURRENT[key]
     readstate.forget_counts(user)
     assert unread_count(user, cap=5) == expected
