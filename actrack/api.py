@@ -373,7 +373,7 @@ def track(
     to True). One upsert for any number of objects (+1 query when ``log``).
     Returns the tracker for one object, a list for an iterable.
     """
-    from actrack.inserts import upsert_trackers
+    from actrack.inserts import upsert_reads_back, upsert_trackers
     from actrack.models import Tracker
 
     user = _clean_user(user)
@@ -383,7 +383,11 @@ def track(
         raise TypeError(f"actor_only must be True, False or None, got {actor_only!r}.")
     db = clean_using(using) or router.db_for_write(Tracker) or DEFAULT_DB_ALIAS
     existing: dict[tuple[int, str], Tracker] = {}
-    if log or actor_only is None:
+    # Trackers already there keep their creation and, unless given, actor_only: the
+    # upsert reads them back (PostgreSQL, SQLite), else they are read first. And
+    # ``log`` needs to know which are new.
+    read_first = log or (actor_only is None and not upsert_reads_back(db))
+    if read_first:
         existing = {
             (t.tracked_ct_id, t.tracked_key): t
             for t in Tracker.objects.using(db)
@@ -410,7 +414,10 @@ def track(
     update_fields = ["verbs", "last_updated"] + (["actor_only"] if actor_only is not None else [])
     # Rows in key order: concurrent calls lock the same rows in the same order.
     upsert_trackers(
-        db, sorted(rows, key=lambda row: (row.tracked_ct_id, row.tracked_key)), update_fields
+        db,
+        sorted(rows, key=lambda row: (row.tracked_ct_id, row.tracked_key)),
+        update_fields,
+        read_back=actor_only is None and not read_first,
     )
     trackercache.forget(user.pk, db)
     if models := [ct for _obj, ct, key in items if not key]:

@@ -395,7 +395,18 @@ def quoted_column(connection: BaseDatabaseWrapper, model: type[models.Model], na
     return connection.ops.quote_name(str(model._meta.get_field(name).column))  # type: ignore[union-attr]
 
 
-def upsert_trackers(using: str, rows: list[Tracker], update_fields: list[str]) -> None:
+def upsert_reads_back(using: str) -> bool:
+    """Whether :func:`upsert_trackers` reads each tracker back as stored (its own
+    statement, on PostgreSQL and SQLite), rather than ``bulk_create``'s upsert."""
+    connection = connections[using]
+    return connection.vendor in ("postgresql", "sqlite") and bool(
+        connection.features.can_return_rows_from_bulk_insert
+    )
+
+
+def upsert_trackers(
+    using: str, rows: list[Tracker], update_fields: list[str], *, read_back: bool = False
+) -> None:
     """Insert ``rows`` (unsaved trackers, in the order given), or update ``update_fields``
     of the trackers already there for the same user and object; set each row's key.
 
@@ -403,17 +414,20 @@ def upsert_trackers(using: str, rows: list[Tracker], update_fields: list[str]) -
     alone: ``bulk_create`` wraps even one statement in ``BEGIN``/``COMMIT``, two
     round trips more than the upsert itself. More rows than one statement takes
     (SQLite's limit of parameters) are written in a transaction.
+
+    ``read_back`` (where :func:`upsert_reads_back`): the statement returns the
+    stored rows, and each row gets its stored ``created`` and ``actor_only``
+    (a tracker already there keeps both unless ``update_fields`` names them).
     """
     from django.db import transaction
 
     from actrack.models import Tracker
+    from actrack.rows import instances
 
     connection = connections[using]
     if not rows:
         return
-    if connection.vendor not in ("postgresql", "sqlite") or not (
-        connection.features.can_return_rows_from_bulk_insert
-    ):
+    if not upsert_reads_back(using):
         Tracker.objects.using(using).bulk_create(
             rows,
             update_conflicts=True,
@@ -434,13 +448,14 @@ def upsert_trackers(using: str, rows: list[Tracker], update_fields: list[str]) -
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(str(f.column)) for f in fields)}) "
         "VALUES "
     )
-    tail = (
-        f" ON CONFLICT ({', '.join(unique)}) DO UPDATE SET {updates} "
-        f"RETURNING {column('id')}, {unique[1]}, {unique[2]}"
-    )
+    if read_back:
+        returned = ", ".join(quote(str(field.column)) for field in meta.concrete_fields)
+    else:
+        returned = f"{column('id')}, {unique[1]}, {unique[2]}"
+    tail = f" ON CONFLICT ({', '.join(unique)}) DO UPDATE SET {updates} RETURNING {returned}"
     placeholders = f"({', '.join(['%s'] * len(fields))})"
     chunks = list(slices(rows, rows_per_statement(connection, len(fields), ROWS_PER_STATEMENT)))
-    ids: dict[tuple[int, str], int] = {}
+    stored: dict[tuple[int, str], Any] = {}
     atomic = transaction.atomic(using=using) if len(chunks) > 1 else contextlib.nullcontext()
     with atomic, connection.cursor() as cursor:
         for chunk in chunks:
@@ -450,8 +465,16 @@ def upsert_trackers(using: str, rows: list[Tracker], update_fields: list[str]) -
                 for field in fields
             ]
             cursor.execute(head + ", ".join([placeholders] * len(chunk)) + tail, params)
-            ids.update(((ct, key), pk) for pk, ct, key in cursor.fetchall())
+            if read_back:
+                for tracker in instances(Tracker, using, connection, cursor.fetchall()):
+                    stored[(tracker.tracked_ct_id, tracker.tracked_key)] = tracker
+            else:
+                stored.update(((ct, key), pk) for pk, ct, key in cursor.fetchall())
     for row in rows:
-        row.pk = ids[(row.tracked_ct_id, row.tracked_key)]
+        found = stored[(row.tracked_ct_id, row.tracked_key)]
+        if read_back:
+            row.pk, row.created, row.actor_only = found.pk, found.created, found.actor_only
+        else:
+            row.pk = found
         row._state.adding = False
         row._state.db = using

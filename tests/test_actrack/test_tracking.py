@@ -231,6 +231,42 @@ def test_track_is_one_statement_outside_a_transaction(count_queries: Any) -> Non
     assert saved[tracker.pk].verbs == ["closed"] and saved[tracker.pk].actor_only is True
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("size", [1, 20, 100])
+def test_track_without_actor_only_is_one_statement_that_keeps_what_was_there(
+    size: int, count_queries: Any
+) -> None:
+    """``actor_only`` not given: trackers already there keep theirs and their
+    creation, read back by the upsert itself (no read first); new ones get
+    ``actor_only=True``. The returned trackers hold the stored values."""
+    user = make_user()
+    stations = [make_station() for _ in range(size)]
+    ContentType.objects.get_for_models(Train, Station)
+    old = stations[: max(size // 2, 1)]
+    actrack.track(user, old, verbs=["closed"], actor_only=False)
+    before = {t.tracked_key: t for t in Tracker.objects.filter(user=user)}
+    with count_queries() as log:
+        returned = actrack.track(user, [*stations, Station])
+    assert [query["sql"].split()[0] for query in log.context.captured_queries] == ["INSERT"]
+    assert isinstance(returned, list) and len(returned) == size + 1
+    saved = {t.tracked_key: t for t in Tracker.objects.filter(user=user)}
+    for tracker in returned:
+        stored = saved[tracker.tracked_key]
+        assert (tracker.pk, tracker.actor_only, tracker.created, tracker.verbs) == (
+            stored.pk,
+            stored.actor_only,
+            stored.created,
+            [],
+        )
+        if tracker.tracked_key in before:
+            assert tracker.actor_only is False
+            assert tracker.created == before[tracker.tracked_key].created
+        else:
+            assert tracker.actor_only is True
+            assert tracker.created == tracker.last_updated
+        assert (tracker._state.adding, tracker._state.db) == (False, "default")
+
+
 def test_track_more_rows_than_one_statement_takes() -> None:
     """On SQLite (999 parameters, 7 per tracker) 300 trackers take three statements,
     in one transaction; every returned tracker has its own row's key."""
