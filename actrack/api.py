@@ -450,13 +450,126 @@ def untrack(
 
     user = _clean_user(user)
     items = _tracked_list(to_untrack, "untrack")
-    verb_set = set(_clean_verbs(verbs))
+    verb_list = sorted(set(_clean_verbs(verbs)))
     db = clean_using(using) or router.db_for_write(Tracker) or DEFAULT_DB_ALIAS
     refs = [(ct, key) for _, ct, key in items]
     trackercache.forget(user.pk, db)
-    if not verb_set and not log:
-        return _delete_trackers(user, refs, db)
+    changed = _untrack_rows(user, refs, db, verb_list, returning=log)
+    if isinstance(changed, int):
+        return changed
+    if changed:
+        stopped = [_loggable(obj) for obj, ct, key in items if (ct, key) in changed]
+        extra: dict[str, Any] = {"verbs": verb_list} if verb_list else {}
+        _log(user, "stopped tracking", targets=stopped, using=db, **extra)
+    return len(changed)
+
+
+def _untrack_rows(
+    user: Any, refs: list[tuple[int, str]], db: str, verbs: list[str], *, returning: bool
+) -> int | set[tuple[int, str]]:
+    """Delete the user's trackers of ``refs``, or without ``verbs`` only: those
+    left with none, and all-verb trackers, go; the others lose ``verbs``.
+
+    The number of trackers deleted or changed; with ``returning``, their
+    (content type, key) pairs instead. When nothing listens to the deletion
+    of trackers (no signal receiver, and no model refers to them; as Django's
+    fast delete would), set-based, with statements built here (building and
+    compiling querysets cost more than running them): a ``DELETE`` without
+    ``verbs``; with them, the ``DELETE`` and an ``UPDATE`` computing what
+    is left of each tracker's verbs in the database (one statement on
+    PostgreSQL, two on SQLite), so a concurrent ``track()`` is not
+    overwritten by verbs read before it. A single statement needs no
+    transaction (no ``BEGIN``/``COMMIT`` round trips); more keys than one
+    statement takes (SQLite's limit of parameters) take several, in one
+    transaction. Otherwise, or on other databases where ``verbs`` or
+    ``returning`` need it, the ORM, with its signals.
+    """
+    from django.db.models.deletion import Collector
+
+    from actrack.inserts import chunks, quoted_column
+    from actrack.models import Tracker
+
+    connection = connections[db]
+    returns = connection.vendor in ("postgresql", "sqlite") and bool(
+        connection.features.can_return_rows_from_bulk_insert
+    )
+    if not Collector(using=db).can_fast_delete(Tracker.objects.none()) or (
+        (verbs or returning) and not returns
+    ):
+        return _untrack_by_the_orm(user, refs, db, verbs, returning=returning)
+    meta = Tracker._meta
+    table = connection.ops.quote_name(meta.db_table)
+    user_value = meta.get_field("user").get_db_prep_value(user.pk, connection)
+    user_col, ct_col, key_col, verbs_col, updated_col = (
+        quoted_column(connection, Tracker, name)
+        for name in ("user", "tracked_ct", "tracked_key", "verbs", "last_updated")
+    )
+    returned = f" RETURNING {ct_col}, {key_col}" if returning or verbs else ""
+    postgres = connection.vendor == "postgresql"
+    now = meta.get_field("last_updated").get_db_prep_value(timezone.now(), connection)
+    # A key and at most its content type per object; besides, the user, the verbs and
+    # the time (PostgreSQL's limit is far: its statement names the objects twice).
+    parts = list(chunks(refs, db, per_item=2 if postgres else 3, spare=len(verbs) + 2))
+    changed: set[tuple[int, str]] = set()
+    count = 0
+    several = len(parts) > 1 or (bool(verbs) and not postgres)
+    atomic = transaction.atomic(using=db) if several else contextlib.nullcontext()
+    with atomic, connection.cursor() as cursor:
+        for part in parts:
+            conditions, where_params = [], [user_value]
+            for ct, keys in _keys_by_ct(part).items():
+                conditions.append(
+                    f"({ct_col} = %s AND {key_col} IN ({', '.join(['%s'] * len(keys))}))"
+                )
+                where_params += [ct, *keys]
+            where = f"{user_col} = %s AND ({' OR '.join(conditions)})"
+            statements: list[tuple[str, list[Any]]]
+            if not verbs:
+                statements = [(f"DELETE FROM {table} WHERE {where}{returned}", where_params)]
+            elif postgres:
+                # jsonb minus text[]: the array without those strings.
+                gone = f"({verbs_col} = '[]'::jsonb OR ({verbs_col} - %s::text[]) = '[]'::jsonb)"
+                statements = [
+                    (
+                        f"WITH _d AS (DELETE FROM {table} WHERE {where} AND {gone}{returned}), "
+                        f"_u AS (UPDATE {table} SET {verbs_col} = {verbs_col} - %s::text[], "
+                        f"{updated_col} = %s WHERE {where} AND NOT {gone}{returned}) "
+                        f"SELECT * FROM _d UNION ALL SELECT * FROM _u",
+                        [*where_params, verbs, verbs, now, *where_params, verbs],
+                    )
+                ]
+            else:
+                listed = ", ".join(["%s"] * len(verbs))
+                left = f"FROM json_each({table}.{verbs_col}) WHERE value NOT IN ({listed})"
+                statements = [
+                    (
+                        f"DELETE FROM {table} WHERE {where} AND ({verbs_col} = '[]' OR "
+                        f"NOT EXISTS (SELECT 1 {left})){returned}",
+                        [*where_params, *verbs],
+                    ),
+                    (
+                        f"UPDATE {table} SET {verbs_col} = (SELECT json_group_array(value) "
+                        f"{left}), {updated_col} = %s WHERE {where}{returned}",
+                        [*verbs, now, *where_params],
+                    ),
+                ]
+            for sql, params in statements:
+                cursor.execute(sql, params)
+                if returned:
+                    changed.update((int(ct), str(key)) for ct, key in cursor.fetchall())
+                else:
+                    count += cursor.rowcount
+    return changed if returning else (len(changed) if returned else count)
+
+
+def _untrack_by_the_orm(
+    user: Any, refs: list[tuple[int, str]], db: str, verbs: list[str], *, returning: bool
+) -> int | set[tuple[int, str]]:
+    """:func:`_untrack_rows` through querysets, sending the deletion signals."""
+    from actrack.models import Tracker
+
     trackers = list(Tracker.objects.using(db).filter(user=user).filter(_refs_q(refs)))
+    verb_set = set(verbs)
     to_delete = [
         t.pk for t in trackers if not verb_set or not t.verbs or not set(t.verbs) - verb_set
     ]
@@ -469,54 +582,9 @@ def untrack(
             Tracker.objects.using(db).filter(pk__in=to_delete).delete()
         if to_update:
             Tracker.objects.using(db).bulk_update(to_update, ["verbs", "last_updated"])
-    if log and trackers:
-        by_ref = {(ct, key): obj for obj, ct, key in items}
-        stopped = [_loggable(by_ref[(t.tracked_ct_id, t.tracked_key)]) for t in trackers]
-        extra: dict[str, Any] = {"verbs": sorted(verb_set)} if verb_set else {}
-        _log(user, "stopped tracking", targets=stopped, using=db, **extra)
+    if returning:
+        return {(t.tracked_ct_id, t.tracked_key) for t in trackers}
     return len(trackers)
-
-
-def _delete_trackers(user: Any, refs: list[tuple[int, str]], db: str) -> int:
-    """Delete the user's trackers of ``refs``; the number deleted.
-
-    When nothing listens to their deletion (no signal receiver, and no model
-    refers to trackers), as Django's fast delete would, but with a statement
-    built here: building and compiling the queryset cost more than running
-    it. Sent alone it needs no transaction (no ``BEGIN``/``COMMIT`` round
-    trips); more keys than one statement takes (SQLite's limit of parameters)
-    take several, in one transaction. Otherwise ``QuerySet.delete()``, with
-    its signals.
-    """
-    from django.db.models.deletion import Collector
-
-    from actrack.inserts import chunks, quoted_column
-    from actrack.models import Tracker
-
-    if not Collector(using=db).can_fast_delete(Tracker.objects.none()):
-        deleted, _ = Tracker.objects.using(db).filter(user=user).filter(_refs_q(refs)).delete()
-        return deleted
-    connection = connections[db]
-    meta = Tracker._meta
-    user_value = meta.get_field("user").get_db_prep_value(user.pk, connection)
-    user_col, ct_col, key_col = (
-        quoted_column(connection, Tracker, name) for name in ("user", "tracked_ct", "tracked_key")
-    )
-    head = f"DELETE FROM {connection.ops.quote_name(meta.db_table)} WHERE {user_col} = %s AND ("
-    parts = list(chunks(refs, db, per_item=2))
-    deleted = 0
-    atomic = transaction.atomic(using=db) if len(parts) > 1 else contextlib.nullcontext()
-    with atomic, connection.cursor() as cursor:
-        for part in parts:
-            conditions, params = [], [user_value]
-            for ct, keys in _keys_by_ct(part).items():
-                conditions.append(
-                    f"({ct_col} = %s AND {key_col} IN ({', '.join(['%s'] * len(keys))}))"
-                )
-                params += [ct, *keys]
-            cursor.execute(head + " OR ".join(conditions) + ")", params)
-            deleted += cursor.rowcount
-    return deleted
 
 
 def _refs_q(refs: list[tuple[int, str]]) -> Any:

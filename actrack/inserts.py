@@ -307,12 +307,15 @@ def _insert_one_sqlite(connection: BaseDatabaseWrapper, entry: Entry) -> int:
 # --- other databases: a statement per slice of rows ------------------------------------------
 
 
-def rows_per_statement(connection: BaseDatabaseWrapper, per_row: int, default: int) -> int:
-    """How many rows of ``per_row`` parameters one statement takes, one parameter
-    spare, under the database's limit (``features.max_query_params``: 999 on
-    SQLite, none on PostgreSQL); ``default`` where there is no limit."""
+def rows_per_statement(
+    connection: BaseDatabaseWrapper, per_row: int, default: int, spare: int = 0
+) -> int:
+    """How many rows of ``per_row`` parameters one statement takes besides ``spare``
+    others, one parameter spare, under the database's limit
+    (``features.max_query_params``: 999 on SQLite, none on PostgreSQL);
+    ``default`` where there is no limit."""
     limit = connection.features.max_query_params
-    return max(1, (limit - 1) // per_row) if limit else default
+    return max(1, (limit - 1 - spare) // per_row) if limit else default
 
 
 def slices(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -320,11 +323,14 @@ def slices(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield rows[start : start + size]
 
 
-def chunks(values: Sequence[T], using: str, per_item: int = 1) -> Iterator[Sequence[T]]:
+def chunks(
+    values: Sequence[T], using: str, per_item: int = 1, spare: int = 0
+) -> Iterator[Sequence[T]]:
     """``values`` in slices that fit one statement when each takes up to ``per_item``
-    parameters (see :func:`rows_per_statement`); all at once where the database
-    sets no limit."""
-    return slices(values, rows_per_statement(connections[using], per_item, len(values) or 1))
+    parameters, besides ``spare`` others (see :func:`rows_per_statement`); all at
+    once where the database sets no limit."""
+    connection = connections[using]
+    return slices(values, rows_per_statement(connection, per_item, len(values) or 1, spare))
 
 
 def _insert_by_rows(connection: BaseDatabaseWrapper, entries: list[Entry]) -> list[int]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 import actrack
 from actrack.models import Action, Tracker
@@ -297,7 +297,8 @@ def test_untrack_more_keys_than_one_statement_takes(
     # As rows_per_statement() reads a limit of 999 (Django reports the library's own
     # limit for SQLite from 6.0, and none for PostgreSQL).
     monkeypatch.setattr(
-        "actrack.inserts.rows_per_statement", lambda conn, per_row, default: 998 // per_row
+        "actrack.inserts.rows_per_statement",
+        lambda conn, per_row, default, spare=0: (998 - spare) // per_row,
     )
     with count_queries() as log:
         assert actrack.untrack(user, [*stations, Station]) == 601
@@ -305,6 +306,58 @@ def test_untrack_more_keys_than_one_statement_takes(
     assert len(deletes) == 2
     assert [t.tracked for t in Tracker.objects.filter(user=user)] == [kept]
     assert Tracker.objects.filter(user=other).count() == 10
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("log", [False, True])
+def test_untrack_verbs_is_set_based(log: bool, count_queries: Any) -> None:
+    """Removing verbs: no read first. One statement on PostgreSQL, a DELETE and an
+    UPDATE on SQLite (in a transaction), computing each tracker's verbs in the
+    database; ``log`` adds the action only. Trackers left without a verb, and
+    all-verb trackers, go; the others keep their other verbs and creation."""
+    user, other = make_user(), make_user()
+    both, only_x, untouched = make_train(), make_train(), make_train()
+    actrack.track(user, both, verbs=["x", "y", "z"], actor_only=False)
+    actrack.track(user, only_x, verbs=["x"])
+    actrack.track(user, Station)  # every verb
+    actrack.track(user, untouched, verbs=["x"])
+    actrack.track(other, [both, only_x], verbs=["x"])
+    created = Tracker.objects.get(user=user, tracked_key=str(both.pk)).created
+    ContentType.objects.get_for_models(Train, Station, ContentType, type(user))  # cached
+    with count_queries() as log_:
+        changed = actrack.untrack(user, [both, only_x, Station], verbs=["x", "z"], log=log)
+    statements = [
+        q["sql"].split()[0]
+        for q in log_.context.captured_queries
+        if q["sql"] not in ("BEGIN", "COMMIT")
+    ]
+    expected = ["WITH"] if connection.vendor == "postgresql" else ["DELETE", "UPDATE"]
+    assert statements[: len(expected)] == expected
+    assert len(statements) == len(expected) + (1 if log else 0)
+    assert changed == 3
+    mine = {t.tracked_key: t for t in Tracker.objects.filter(user=user)}
+    assert set(mine) == {str(both.pk), str(untouched.pk)}
+    kept = mine[str(both.pk)]
+    assert (kept.verbs, kept.actor_only, kept.created) == (["y"], False, created)
+    assert kept.last_updated > created
+    assert mine[str(untouched.pk)].verbs == ["x"]
+    assert sorted(Tracker.objects.filter(user=other).values_list("verbs", flat=True)) == [
+        ["x"],
+        ["x"],
+    ]
+    if log:
+        action = Action.objects.get(verb="stopped tracking")
+        assert list(action.targets.all()) != []
+        assert {str(t) for t in action.targets.all()} == {
+            str(both),
+            str(only_x),
+            str(ContentType.objects.get_for_model(Station)),
+        }
+        assert action.data == {"verbs": ["x", "z"]}
+    # The feed reads the verbs the statement left.
+    actrack.log(both, "x", grouping_delay=-1)
+    actrack.log(both, "y", grouping_delay=-1)
+    assert [a.verb for a in user.actions.feed()] == ["y"]
 
 
 def test_untrack_sends_delete_signals_to_receivers() -> None:
