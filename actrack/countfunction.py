@@ -22,11 +22,20 @@ generic plan):
 
 For a user the process knows to follow models, ``models`` is the fan-out
 naming those models' content types as constants (:func:`models_statement`),
-which the function runs in place of the third (``EXECUTE``, planned at each
-call that gets there: with a content type as a parameter, a generic plan
-walked the whole timeline for a model that never acts, 29 ms where the
-statement with the constant takes 1.2). So such a user's count is one query
-too; it says ``'-1:...'`` only when the user follows a model it does not name.
+which the function runs in place of the third. With a content type as a
+parameter, a generic plan walked the whole timeline for a model that never
+acts (29 ms where the statement with the constant takes 1.2); with the
+constants, planning that statement takes 2.5 ms. So the function prepares it
+(``PREPARE``, named after the md5 of its text) the first time its session
+needs it, and executes the prepared statement from then on: the plan is kept
+per session and set of models, and whatever ended the session's prepared
+statements (``DEALLOCATE``, ``DISCARD ALL``, another backend behind a pool)
+only costs a new ``PREPARE``. ``PREPARE`` makes the function ``VOLATILE``.
+A model follower's count is one query too; it says ``'-1:...'`` only when the
+user follows a model the statement does not name. The S data's whole-model
+follower, a year unread, first count, interleaved: 4.3-4.5 ms with the
+statement planned at each call, 1.8-2.4 once prepared (ordinary users
+unchanged, 1.6-1.8).
 
 The answer has the form of SQLite's one statement (see
 ``readstate._two_columns``). Measured on the M data (1M actions), 25 users
@@ -153,7 +162,7 @@ def definition(connection: BaseDatabaseWrapper) -> tuple[str, str]:
         walk = recent_count_sql(user, connection, _CAP)
         fan_out = count_unread_sql(user, connection, _CAP, False, unordered=True)
     body = (
-        "DECLARE v_far boolean; v_r text; v_o text; BEGIN "
+        "DECLARE v_far boolean; v_r text; v_o text; v_name text; BEGIN "
         f"SELECT _x INTO v_far FROM ({_inline(reach, names)}) AS _p(_x); "
         "IF v_far IS NOT TRUE THEN "
         f"SELECT _x INTO v_r FROM ({_inline(walk, names)}) AS _w(_x); "
@@ -163,19 +172,29 @@ def definition(connection: BaseDatabaseWrapper) -> tuple[str, str]:
         # planned for this call with the models as constants.
         "IF p_models IS NULL THEN "
         f"SELECT _x, _y INTO v_r, v_o FROM ({_inline(fan_out, names)}) AS _f(_x, _y); "
-        f"ELSE EXECUTE p_models INTO v_r, v_o USING {', '.join(_ARGUMENT_NAMES)}; "
+        "ELSE v_name := 'actrack_count_' || md5(p_models); "
+        "IF NOT EXISTS (SELECT 1 FROM pg_prepared_statements WHERE name = v_name) THEN "
+        "EXECUTE 'PREPARE ' || quote_ident(v_name) || "
+        f"'({_argument_types(connection)}) AS ' || p_models; "
+        "END IF; "
+        "EXECUTE format('EXECUTE %I(%L, %L, %L, %L, %L)', v_name, "
+        f"{', '.join(_ARGUMENT_NAMES)}) INTO v_r, v_o; "
         "END IF; "
         "IF v_r = '-1' THEN RETURN '-1:' || COALESCE(v_o, ''); END IF; "
         "RETURN v_r; END"
     )
-    arguments = (
-        f"p_user {_user_type(connection)}, p_user_ct integer, p_user_key text, p_cap bigint, "
-        "p_level integer, p_models text"
+    arguments = ", ".join(
+        f"{name} {kind}"
+        for name, kind in zip(
+            (*_ARGUMENT_NAMES, "p_models"),
+            (*_argument_types(connection).split(", "), "text"),
+            strict=True,
+        )
     )
     version = hashlib.sha256(f"{arguments}\n{body}".encode()).hexdigest()[:16]
     sql = (
         f"CREATE OR REPLACE FUNCTION {FUNCTION}({arguments}) RETURNS text LANGUAGE plpgsql "
-        "STABLE SET jit = off SET plan_cache_mode = force_generic_plan "
+        "VOLATILE SET jit = off SET plan_cache_mode = force_generic_plan "
         f"AS $actrack$ {body} $actrack$"
     )
     return sql, version
@@ -186,8 +205,8 @@ def models_statement(connection: BaseDatabaseWrapper, models: tuple[int, ...]) -
     runs it: with the models as constants and its arguments as ``$1`` to ``$5``.
 
     Models as constants let PostgreSQL plan each model's scans from its
-    statistics (see :func:`actrack.feedengine.count_unread_sql`): the function
-    plans it at each call that reaches the fan-out, rather than keeping a plan.
+    statistics (see :func:`actrack.feedengine.count_unread_sql`); the function
+    prepares the text once per session.
     """
     from actrack.feedengine import count_unread_sql
 
@@ -229,10 +248,12 @@ def _stand_ins(connection: BaseDatabaseWrapper) -> tuple[Any, dict[Any, str]]:
     return user, names
 
 
-def _user_type(connection: BaseDatabaseWrapper) -> str:
+def _argument_types(connection: BaseDatabaseWrapper) -> str:
+    """The types of :data:`_ARGUMENT_NAMES`, comma-separated."""
     from actrack.models import Tracker
 
-    return str(Tracker._meta.get_field("user").target_field.db_type(connection))
+    user_type = Tracker._meta.get_field("user").target_field.db_type(connection)
+    return f"{user_type}, integer, text, bigint, integer"
 
 
 @contextlib.contextmanager

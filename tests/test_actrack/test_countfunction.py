@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import random
 from typing import Any
@@ -232,6 +233,42 @@ def test_a_follower_of_models_the_process_does_not_all_know_counts_with_them_all
     assert readstate._WHOLE_MODEL_FOLLOWERS[(connection.alias, user.pk)] == tuple(
         sorted([_station_ct(), ContentType.objects.get_for_model(Line).pk])
     )
+
+
+def _prepared(name: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name = %s", [name])
+        return int(cursor.fetchone()[0])
+
+
+@postgresql_only
+def test_a_model_followers_fan_out_is_prepared_once_per_session(
+    at_once: None, count_queries: Any
+) -> None:
+    """The function prepares the statement naming the models the first time its
+    session needs it, then executes it; a session that lost it (DEALLOCATE, a
+    pool's DISCARD ALL) prepares it again."""
+    user = _model_follower(40)
+    text = countfunction.models_statement(connection, (_station_ct(),))
+    name = f"actrack_count_{hashlib.md5(text.encode()).hexdigest()}"
+    if _prepared(name):
+        with connection.cursor() as cursor:
+            cursor.execute(f"DEALLOCATE {name}")
+    for _ in range(2):
+        readstate.forget_counts(user)
+        with count_queries() as log:
+            assert unread_count(user, cap=10) == 10
+        assert _calls(log) == [True] and _prepared(name) == 1
+    with connection.cursor() as cursor:
+        cursor.execute(f"DEALLOCATE {name}")
+    readstate.forget_counts(user)
+    assert unread_count(user, cap=10) == 10 and _prepared(name) == 1
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT provolatile FROM pg_proc WHERE oid = %s::regprocedure",
+            [f"{countfunction.FUNCTION}({_ARGUMENTS})"],
+        )
+        assert cursor.fetchone()[0] == "v"  # PREPARE is refused in a STABLE function
 
 
 @postgresql_only
