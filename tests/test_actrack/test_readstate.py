@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -1023,9 +1024,11 @@ def test_the_check_probes_trackers_per_link_row_without_joining_them(
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "Semi Join" not in plan, plan
-    # One probe per role; the tracker rows' fingerprint reads them by user alone.
-    assert plan.count("AND (tracked_ct_id = ") == 3, plan
-    assert plan.count("on actrack_tracker _k") == 4, plan
+    # One probe per role, by whichever index the planner takes for it (that follows the
+    # table's statistics, which other tests' rows move); the tracker rows'
+    # fingerprint reads them by user alone.
+    assert len(re.findall(r"on actrack_tracker _k_\d", plan)) == 3, plan
+    assert len(re.findall(r"on actrack_tracker _k\s", plan)) == 1, plan
 
 
 postgres_only = pytest.mark.skipif(
