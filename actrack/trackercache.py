@@ -173,11 +173,13 @@ def fingerprint_sql(connection: BaseDatabaseWrapper) -> str:
 
 #: The fingerprint of the tracker rows ``_k`` (an aggregate, or a window over them):
 #: their number and the sum of a 64-bit hash of each row version. It needs no order,
-#: and no md5(), which cost 0.4 ms even for a single row here.
+#: and no md5(), which cost 0.4 ms even for a single row here. The hash is the row
+#: of (id, xmin, ctid)'s own, from each type's hash function: the same hash of
+#: their text took a third longer (300 trackers, interleaved: 0.61 against 0.51 ms a
+#: statement, 0.30 for their number alone).
 _FINGERPRINT = (
-    "CAST(COUNT(*) {over} AS TEXT) || ':' || CAST(COALESCE(SUM(hashtextextended("
-    "CAST(_k.id AS TEXT) || ':' || CAST(_k.xmin AS TEXT) || '/' || CAST(_k.ctid AS TEXT), 0)) "
-    "{over}, 0) AS TEXT)"
+    "CAST(COUNT(*) {over} AS TEXT) || ':' || CAST(COALESCE(SUM(hash_record_extended("
+    "(_k.id, _k.xmin, _k.ctid), 0)) {over}, 0) AS TEXT)"
 )
 
 
