@@ -129,18 +129,17 @@ def call(
     from actrack.readstate import user_ref
 
     ct, key = user_ref(user)
+    fan_out = None
+    if models:
+        try:
+            fan_out = models_statement(connection, models)
+        except ValueError as error:  # then the function names the models, a statement counts
+            logger.warning("actrack: no fan-out naming models for %s(): %s", FUNCTION, error)
     try:
         with reading_cursor(connection) as cursor:
             cursor.execute(
                 f"SELECT {FUNCTION}(%s, %s, %s, %s, %s, %s)",
-                [
-                    user.pk,
-                    ct,
-                    key,
-                    cap,
-                    app_settings.READABLE_LEVEL,
-                    models_statement(connection, models) if models else None,
-                ],
+                [user.pk, ct, key, cap, app_settings.READABLE_LEVEL, fan_out],
             )
             row = cursor.fetchone()
     except ProgrammingError as error:

@@ -281,6 +281,24 @@ def test_the_models_statement_names_the_models_and_numbers_the_arguments() -> No
     assert countfunction.models_statement(connection, (station,)) != text
 
 
+@postgresql_only
+def test_a_models_fan_out_the_code_cannot_write_leaves_it_to_the_statement(
+    at_once: None, count_queries: Any, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """The fan-out naming the models refused (a parameter of its own): logged, and
+    the call goes without it (the function names the models, a statement counts)."""
+    user = _model_follower(40)
+
+    def refused(connection: Any, models: tuple[int, ...]) -> str:
+        raise ValueError("The count's statement has a parameter of its own: 12345")
+
+    monkeypatch.setattr(countfunction, "models_statement", refused)
+    with count_queries() as log:
+        assert unread_count(user, cap=10) == 10
+    assert _calls(log) == [True] + [False] * COUNT_QUERIES
+    assert "parameter of its own: 12345" in caplog.text
+
+
 def _station_ct() -> int:
     return int(ContentType.objects.get_for_model(Station).pk)
 
