@@ -467,8 +467,9 @@ def untrack(
 def _untrack_rows(
     user: Any, refs: list[tuple[int, str]], db: str, verbs: list[str], *, returning: bool
 ) -> int | set[tuple[int, str]]:
-    """Delete the user's trackers of ``refs``, or without ``verbs`` only: those
-    left with none, and all-verb trackers, go; the others lose ``verbs``.
+    """Delete the user's trackers of ``refs``; or, with ``verbs``, take those verbs
+    from them: trackers left with none, and all-verb trackers, go, the others
+    keep their other verbs.
 
     The number of trackers deleted or changed; with ``returning``, their
     (content type, key) pairs instead. When nothing listens to the deletion
