@@ -129,12 +129,7 @@ def call(
     from actrack.readstate import user_ref
 
     ct, key = user_ref(user)
-    fan_out = None
-    if models:
-        try:
-            fan_out = models_statement(connection, models)
-        except ValueError as error:  # then the function names the models, a statement counts
-            logger.warning("actrack: no fan-out naming models for %s(): %s", FUNCTION, error)
+    fan_out = models_statement(connection, models) if models else None
     try:
         with reading_cursor(connection) as cursor:
             cursor.execute(
@@ -174,7 +169,7 @@ def definition(connection: BaseDatabaseWrapper) -> tuple[str, str]:
         "ELSE v_name := 'actrack_count_' || md5(p_models); "
         "IF NOT EXISTS (SELECT 1 FROM pg_prepared_statements WHERE name = v_name) THEN "
         "EXECUTE 'PREPARE ' || quote_ident(v_name) || "
-        f"'({_argument_types(connection)}) AS ' || p_models; "
+        f"'({', '.join(_argument_types(connection))}) AS ' || p_models; "
         "END IF; "
         "EXECUTE format('EXECUTE %I(%L, %L, %L, %L, %L)', v_name, "
         f"{', '.join(_ARGUMENT_NAMES)}) INTO v_r, v_o; "
@@ -186,7 +181,7 @@ def definition(connection: BaseDatabaseWrapper) -> tuple[str, str]:
         f"{name} {kind}"
         for name, kind in zip(
             (*_ARGUMENT_NAMES, "p_models"),
-            (*_argument_types(connection).split(", "), "text"),
+            (*_argument_types(connection), "text"),
             strict=True,
         )
     )
@@ -199,27 +194,34 @@ def definition(connection: BaseDatabaseWrapper) -> tuple[str, str]:
     return sql, version
 
 
-def models_statement(connection: BaseDatabaseWrapper, models: tuple[int, ...]) -> str:
+def models_statement(connection: BaseDatabaseWrapper, models: tuple[int, ...]) -> str | None:
     """The fan-out for a follower of ``models`` (content type ids), as the function
     runs it: with the models as constants and its arguments as ``$1`` to ``$5``.
 
     Models as constants let PostgreSQL plan each model's scans from its
     statistics (see :func:`actrack.feedengine.count_unread_sql`); the function
-    prepares the text once per session.
+    prepares the text once per session. None (logged once) when the statement
+    has a parameter that is none of the function's arguments: the function
+    then names the models, and a statement counts.
     """
     from actrack.feedengine import count_unread_sql
 
     key = (*database_key(connection), models)
-    text = _MODELS_STATEMENTS.get(key)
-    if text is None:
-        user, names = _stand_ins(connection)
-        numbered = {value: f"${_ARGUMENT_NAMES.index(name) + 1}" for value, name in names.items()}
-        with _level_stand_in():
-            fan_out = count_unread_sql(user, connection, _CAP, models, unordered=True)
+    if key in _MODELS_STATEMENTS:
+        return _MODELS_STATEMENTS[key]
+    user, names = _stand_ins(connection)
+    numbered = {value: f"${_ARGUMENT_NAMES.index(name) + 1}" for value, name in names.items()}
+    with _level_stand_in():
+        fan_out = count_unread_sql(user, connection, _CAP, models, unordered=True)
+    text: str | None
+    try:
         text = _inline(fan_out, numbered)
-        if len(_MODELS_STATEMENTS) >= MODELS_STATEMENTS_KEPT:
-            _MODELS_STATEMENTS.pop(next(iter(_MODELS_STATEMENTS)))
-        _MODELS_STATEMENTS[key] = text
+    except ValueError as error:
+        logger.warning("actrack: no fan-out naming models for %s(): %s", FUNCTION, error)
+        text = None
+    if len(_MODELS_STATEMENTS) >= MODELS_STATEMENTS_KEPT:
+        _MODELS_STATEMENTS.pop(next(iter(_MODELS_STATEMENTS)))
+    _MODELS_STATEMENTS[key] = text
     return text
 
 
@@ -228,7 +230,7 @@ _ARGUMENT_NAMES = ("p_user", "p_user_ct", "p_user_key", "p_cap", "p_level")
 
 #: Texts of :func:`models_statement`, per (database alias, name, models); the oldest
 #: goes first beyond ``MODELS_STATEMENTS_KEPT``.
-_MODELS_STATEMENTS: dict[tuple[Any, ...], str] = {}
+_MODELS_STATEMENTS: dict[tuple[Any, ...], str | None] = {}
 MODELS_STATEMENTS_KEPT = 100
 
 
@@ -247,12 +249,12 @@ def _stand_ins(connection: BaseDatabaseWrapper) -> tuple[Any, dict[Any, str]]:
     return user, names
 
 
-def _argument_types(connection: BaseDatabaseWrapper) -> str:
-    """The types of :data:`_ARGUMENT_NAMES`, comma-separated."""
+def _argument_types(connection: BaseDatabaseWrapper) -> tuple[str, ...]:
+    """The types of :data:`_ARGUMENT_NAMES`."""
     from actrack.models import Tracker
 
-    user_type = Tracker._meta.get_field("user").target_field.db_type(connection)
-    return f"{user_type}, integer, text, bigint, integer"
+    user_type = str(Tracker._meta.get_field("user").target_field.db_type(connection))
+    return (user_type, "integer", "text", "bigint", "integer")
 
 
 @contextlib.contextmanager

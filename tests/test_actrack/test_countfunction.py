@@ -285,18 +285,27 @@ def test_the_models_statement_names_the_models_and_numbers_the_arguments() -> No
 def test_a_models_fan_out_the_code_cannot_write_leaves_it_to_the_statement(
     at_once: None, count_queries: Any, monkeypatch: pytest.MonkeyPatch, caplog: Any
 ) -> None:
-    """The fan-out naming the models refused (a parameter of its own): logged, and
-    the call goes without it (the function names the models, a statement counts)."""
+    """The fan-out naming the models refused (a parameter of its own): logged once,
+    and the calls go without it (the function names the models, a statement counts)."""
+    from actrack import feedengine
+
     user = _model_follower(40)
+    original = feedengine.count_unread_sql
 
-    def refused(connection: Any, models: tuple[int, ...]) -> str:
-        raise ValueError("The count's statement has a parameter of its own: 12345")
+    def with_a_value_of_its_own(who: Any, *args: Any, **kwargs: Any) -> tuple[str, list[Any]]:
+        sql, params = original(who, *args, **kwargs)
+        if who.pk == countfunction._USER_INT:  # the function's stand-in user
+            return f"SELECT * FROM ({sql}) AS _s WHERE %s IS NOT NULL", [*params, 12345]
+        return sql, params
 
-    monkeypatch.setattr(countfunction, "models_statement", refused)
-    with count_queries() as log:
-        assert unread_count(user, cap=10) == 10
-    assert _calls(log) == [True] + [False] * COUNT_QUERIES
-    assert "parameter of its own: 12345" in caplog.text
+    monkeypatch.setattr(feedengine, "count_unread_sql", with_a_value_of_its_own)
+    monkeypatch.setattr(countfunction, "_MODELS_STATEMENTS", {})
+    for _ in range(2):
+        readstate.forget_counts(user)
+        with count_queries() as log:
+            assert unread_count(user, cap=10) == 10
+        assert _calls(log) == [True] + [False] * COUNT_QUERIES
+    assert caplog.text.count("parameter of its own: 12345") == 1
 
 
 def _station_ct() -> int:
