@@ -373,7 +373,7 @@ def track(
     to True). One upsert for any number of objects (+1 query when ``log``).
     Returns the tracker for one object, a list for an iterable.
     """
-    from actrack.inserts import upsert_reads_back, upsert_trackers
+    from actrack.inserts import returns_rows, upsert_trackers
     from actrack.models import Tracker
 
     user = _clean_user(user)
@@ -386,7 +386,7 @@ def track(
     # Trackers already there keep their creation and, unless given, actor_only: the
     # upsert reads them back (PostgreSQL, SQLite), else they are read first. And
     # ``log`` needs to know which are new.
-    read_first = log or (actor_only is None and not upsert_reads_back(db))
+    read_first = log or (actor_only is None and not returns_rows(db))
     if read_first:
         existing = {
             (t.tracked_ct_id, t.tracked_key): t
@@ -487,15 +487,12 @@ def _untrack_rows(
     """
     from django.db.models.deletion import Collector
 
-    from actrack.inserts import chunks, quoted_column
+    from actrack.inserts import chunks, quoted_column, returns_rows
     from actrack.models import Tracker
 
     connection = connections[db]
-    returns = connection.vendor in ("postgresql", "sqlite") and bool(
-        connection.features.can_return_rows_from_bulk_insert
-    )
     if not Collector(using=db).can_fast_delete(Tracker.objects.none()) or (
-        (verbs or returning) and not returns
+        (verbs or returning) and not returns_rows(db)
     ):
         return _untrack_by_the_orm(user, refs, db, verbs, returning=returning)
     meta = Tracker._meta

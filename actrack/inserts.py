@@ -401,9 +401,10 @@ def quoted_column(connection: BaseDatabaseWrapper, model: type[models.Model], na
     return connection.ops.quote_name(str(model._meta.get_field(name).column))  # type: ignore[union-attr]
 
 
-def upsert_reads_back(using: str) -> bool:
-    """Whether :func:`upsert_trackers` reads each tracker back as stored (its own
-    statement, on PostgreSQL and SQLite), rather than ``bulk_create``'s upsert."""
+def returns_rows(using: str) -> bool:
+    """Whether actrack's own writes may read rows back (``RETURNING``): PostgreSQL, and
+    SQLite 3.35+. :func:`upsert_trackers` reads each tracker back as stored there
+    (elsewhere ``bulk_create``'s upsert), and ``untrack()`` the trackers it changed."""
     connection = connections[using]
     return connection.vendor in ("postgresql", "sqlite") and bool(
         connection.features.can_return_rows_from_bulk_insert
@@ -421,7 +422,7 @@ def upsert_trackers(
     round trips more than the upsert itself. More rows than one statement takes
     (SQLite's limit of parameters) are written in a transaction.
 
-    ``read_back`` (where :func:`upsert_reads_back`): the statement returns the
+    ``read_back`` (where :func:`returns_rows`): the statement returns the
     stored rows, and each row gets its stored ``created`` and ``actor_only``
     (a tracker already there keeps both unless ``update_fields`` names them).
     """
@@ -433,7 +434,7 @@ def upsert_trackers(
     connection = connections[using]
     if not rows:
         return
-    if not upsert_reads_back(using):
+    if not returns_rows(using):
         Tracker.objects.using(using).bulk_create(
             rows,
             update_conflicts=True,
