@@ -15,6 +15,7 @@ from pathlib import Path
 from tests.bench.dataset import FIXED_TYPES, Dataset
 from tests.bench.formatting import ms, ratio, stats, table
 from tests.bench.goals import goals_table, losses
+from tests.bench.growth import Growth, growth_table
 from tests.bench.loading import Loaded
 from tests.bench.results import Results
 from tests.bench.timing import Series
@@ -34,9 +35,12 @@ DJANGO_SETTINGS_MODULE=tests.bench.settings .venv/bin/python manage.py actrack_b
 `--db sqlite|postgres|both`, `--size S|M|L` (100k / 1M / 5M actions),
 `--seed`, `--users N` (ordinary users timed besides the fixed types),
 `--database-url` (PostgreSQL, default
-`postgres://postgres@127.0.0.1:5432/actrack_bench`, created if missing) and
-`--sqlite-path`. The command **empties** its database (its name must contain
-`bench`). A run on one database rewrites that database's section below.
+`postgres://postgres@127.0.0.1:5432/actrack_bench`, created if missing),
+`--sqlite-path` and `--growth-from` (a report of a smaller size, e.g.
+`docs/benchmarks-m.md` for an L run: each operation's median is compared
+with that report's, for the goal of at most 2x slower at 5M than at 1M).
+The command **empties** its database (its name must contain `bench`). A
+run on one database rewrites that database's section below.
 
 How it measures: one deterministic dataset (see `tests/bench/dataset.py`) is
 loaded into both libraries in the same database (SQLite in WAL mode with
@@ -211,7 +215,12 @@ def dataset_table(data: Dataset, loaded: Loaded) -> str:
 
 
 def section(
-    info: RunInfo, facts: list[tuple[str, str]], data: Dataset, loaded: Loaded, results: Results
+    info: RunInfo,
+    facts: list[tuple[str, str]],
+    data: Dataset,
+    loaded: Loaded,
+    results: Results,
+    growth: Growth | None = None,
 ) -> str:
     name = SECTION_NAMES[info.database]
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -277,8 +286,19 @@ def section(
         feeds_table(results),
         "### Queries for a rendered feed page (dense user)",
         page_size_table(results),
+        *(
+            [
+                "### Growth",
+                f"Medians of this run against {growth.reference.label()}, for the operations "
+                "both timed. Different runs of a shared machine: django-activity-stream's "
+                "growth shows how far the machine itself moved.",
+                growth_table(growth),
+            ]
+            if growth is not None
+            else []
+        ),
         "### Goals",
-        goals_table(results, loaded),
+        goals_table(results, loaded, growth),
         "### Where actrack loses",
         "\n".join(lost),
         "### Notes",

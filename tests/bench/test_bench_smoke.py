@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.bench.benchrun import COUNT, FEED, ROOT, run_bench, section
+
 pytest.importorskip(
     "actstream",
     reason="django-activity-stream is not installed (it is in the test and bench groups)",
 )
-
-ROOT = Path(__file__).resolve().parents[2]
 
 SECTIONS = [
     "## SQLite: size XS (2,000 actions)",
@@ -67,10 +67,13 @@ def table_rows(report: str, heading: str) -> dict[str, list[str]]:
 @pytest.mark.bench
 def test_bench_command_reports_every_operation(tmp_path: Path) -> None:
     output = tmp_path / "benchmarks.md"
-    command = [
-        sys.executable,
-        "manage.py",
-        "actrack_bench",
+    # A report of another run to compare medians with (see test_growth).
+    reference = tmp_path / "benchmarks-s.md"
+    reference.write_text(
+        section("sqlite", "S", [FEED, COUNT], title="SQLite")
+        + section("postgres", "S", [FEED], title="PostgreSQL")
+    )
+    done = run_bench(
         "--db",
         "sqlite",
         "--size",
@@ -83,10 +86,8 @@ def test_bench_command_reports_every_operation(tmp_path: Path) -> None:
         str(tmp_path / "smoke_bench.sqlite3"),
         "--output",
         str(output),
-    ]
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.bench.settings"}
-    done = subprocess.run(
-        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+        "--growth-from",
+        str(reference),
     )
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -125,6 +126,18 @@ def test_bench_command_reports_every_operation(tmp_path: Path) -> None:
     # The goal's turns are not cut to --repeat 1: a median of a few calls is noise.
     turns = re.search(r"in turns \((\d+) calls of each", report)
     assert turns is not None and int(turns.group(1)) >= 25, report[-2000:]
+
+    # The SQLite section of the reference, before the goals: this run's medians beside it.
+    assert report.find("### Growth") < report.find("### Goals")
+    growth = table_rows(report, "### Growth")
+    assert growth["feed page 1 (ids)"][1:2] == ["2.27"]
+    assert re.fullmatch(r"[\d.,]+", growth["feed page 1 (ids)"][2])
+    assert growth["unread count (cap 100)"][4:] == ["n/a", "n/a", "n/a"]
+    assert len(growth) == 3  # the header and the two operations of the reference
+    row = next(cells for goal, cells in goals.items() if goal.startswith("growth: 5M vs 1M"))
+    assert row[1].startswith("vs size S (benchmarks-s.md, run of 2026-11-29 06:36 UTC at 1e88107)")
+    assert row[1].endswith("(size S to XS: not the goal's sizes)") and row[2] == "-"
+    assert "--growth-from" in report.split("### Machine", 1)[0]
 
 
 def test_report_command_names_driver_options_without_the_password() -> None:

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tests.bench import database, dataset, loading, machine, report
+from tests.bench import database, dataset, growth, loading, machine, report
 from tests.bench.scenarios import Runner
 
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/actrack_bench"
@@ -66,6 +66,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--output", type=Path, help="Write the Markdown report here too.")
         parser.add_argument(
+            "--growth-from",
+            type=Path,
+            help="A report of a smaller size (e.g. docs/benchmarks-m.md): each database's "
+            "medians are compared with its section there (the goal: L at most 2x M).",
+        )
+        parser.add_argument(
             "--users",
             type=int,
             help="Ordinary users to time, besides one user of each fixed type "
@@ -89,17 +95,26 @@ class Command(BaseCommand):
             raise CommandError("--database-url must be a postgres:// URL.")
         chosen = ["postgres", "sqlite"] if options["db"] == "both" else [options["db"]]
         configs = {db: database.config_for(urls[db]) for db in chosen}
+        references = {}
+        if options["growth_from"] is not None:
+            for db in chosen:  # before anything is emptied or loaded
+                try:
+                    references[db] = growth.read_reference(options["growth_from"], db)
+                except growth.GrowthError as error:
+                    raise CommandError(f"--growth-from: {error}.") from error
         for name, value in machine.machine_facts():
             self.stderr.write(f"{name}: {value}")
         sections = {}
         for db in chosen:
-            sections[db] = self.run_one(db, configs[db], options)
+            sections[db] = self.run_one(db, configs[db], options, references.get(db))
             self.stdout.write(sections[db])
         if options["output"] is not None:
             report.write(options["output"], sections)
             self.stderr.write(f"Report written to {options['output']}")
 
-    def run_one(self, db: str, config: dict[str, Any], options: Any) -> str:
+    def run_one(
+        self, db: str, config: dict[str, Any], options: Any, reference: growth.Reference | None
+    ) -> str:
         facts = machine.machine_facts()  # the load average when this database's run starts
         started = time.perf_counter()
         self.stderr.write(f"==> {db}: preparing {config['NAME']}")
@@ -132,7 +147,8 @@ class Command(BaseCommand):
             timing_seconds=ended - loaded_at,
         )
         self.stderr.write(f"==> {db}: done in {ended - started:.0f} s")
-        return report.section(info, facts, data, loaded, results)
+        grown = None if reference is None else growth.compare(reference, size.name, results)
+        return report.section(info, facts, data, loaded, results, grown)
 
 
 def _command_line(db: str, options: Any) -> str:
@@ -142,6 +158,8 @@ def _command_line(db: str, options: Any) -> str:
         parts += ["--users", str(options["users"])]
     if options["repeat"] != 5:
         parts += ["--repeat", str(options["repeat"])]
+    if options.get("growth_from") is not None:
+        parts += ["--growth-from", str(options["growth_from"])]
     url = urlsplit(options["database_url"])
     if db == "postgres" and url.query:
         # Driver options (e.g. prepared statements) change the figures: name them,
