@@ -13,7 +13,7 @@ class ActrackConfig(AppConfig):
 
     def ready(self) -> None:
         from actrack import checks as actrack_checks
-        from actrack import countfunction, objectpage, queue, registry
+        from actrack import countfunction, objectpage, pagefunction, queue, registry
 
         request_started.connect(queue.request_started, dispatch_uid="actrack-request-started")
         request_finished.connect(queue.request_finished, dispatch_uid="actrack-request-finished")
@@ -21,6 +21,9 @@ class ActrackConfig(AppConfig):
         post_migrate.connect(objectpage.migrated, sender=self, dispatch_uid="actrack-migrated")
         post_migrate.connect(
             countfunction.migrated, sender=self, dispatch_uid="actrack-count-function"
+        )
+        post_migrate.connect(
+            pagefunction.migrated, sender=self, dispatch_uid="actrack-prepared-page"
         )
         checks.register(actrack_checks.check_settings, "actrack")
         checks.register(actrack_checks.check_accessors, "actrack")

@@ -174,6 +174,21 @@ def page_ids_sql(
     did not settle the page (see :func:`fetch_page`). ``walk=False``: the
     fan-out alone, without a walk first.
     """
+    found = _page_ids(queryset, position, limit, walk_only=walk_only, walk=walk)
+    return None if found is None else found[0]
+
+
+def _page_ids(
+    queryset: ActionQuerySet,
+    position: tuple[dt.datetime, int] | None,
+    limit: int,
+    *,
+    walk_only: bool = False,
+    walk: bool = True,
+) -> tuple[tuple[str, list[Any]], bool] | None:
+    """:func:`page_ids_sql`, and whether its plan may be kept for the session: on
+    PostgreSQL, the direct scans of whole-model trackers alone, whose content
+    types are constants of the text (see :mod:`actrack.pagefunction`)."""
     match = _find_match(queryset)
     if match is None:
         return None
@@ -190,7 +205,7 @@ def page_ids_sql(
     if where is None:
         return None
     if where is _NOTHING:
-        return "SELECT 1 WHERE 1 = 0", []
+        return ("SELECT 1 WHERE 1 = 0", []), False
     assert isinstance(where, tuple)
     where = _with_feed_filters(where, expression, connection)
     statement = _Statement(
@@ -230,7 +245,8 @@ def page_ids_sql(
     cap = _max_params(connection)
     if cap is not None and len(params) > cap:
         return None  # too many trackers for one statement here: the plain plan
-    return sql, params
+    kept_plan = statement.postgres and statement.direct and not any(r.keyed for r in relations)
+    return (sql, params), kept_plan
 
 
 def fetch_page(
@@ -305,20 +321,30 @@ def _fetch_page(
         if within(_WHOLE_STATEMENT_FEEDS, key, WALK_RETRY_SECONDS):
             key = None
     if key is not None:
-        ids = page_ids_sql(queryset, position, limit, walk_only=True)
-        if ids is None:
+        page = _page_ids(queryset, position, limit, walk_only=True)
+        if page is None:
             return None
-        rows = fetch_actions(queryset.model, queryset.db, ids, limit, settled=True, guard=guard)
+        rows = fetch_actions(
+            queryset.model,
+            queryset.db,
+            page[0],
+            limit,
+            settled=True,
+            guard=guard,
+            kept_plan=page[1],
+        )
         if rows is not None:
             return rows
         note_now(_WHOLE_STATEMENT_FEEDS, key, WHOLE_STATEMENT_FEEDS_KEPT)
     # A user's page on PostgreSQL gets here when the walk alone did not settle it, now
     # or lately: the fan-out alone (walking the same rows again first cost quiet users
     # a third of the page). Elsewhere the one statement walks first.
-    ids = page_ids_sql(queryset, position, limit, walk=not walks_first)
-    if ids is None:
+    page = _page_ids(queryset, position, limit, walk=not walks_first)
+    if page is None:
         return None
-    found = fetch_actions(queryset.model, queryset.db, ids, limit, guard=guard)
+    found = fetch_actions(
+        queryset.model, queryset.db, page[0], limit, guard=guard, kept_plan=page[1]
+    )
     assert found is not None
     return found
 
@@ -339,6 +365,7 @@ def fetch_actions(
     *,
     settled: bool = False,
     guard: tuple[str, list[Any]] | None = None,
+    kept_plan: bool = False,
 ) -> list[Action] | None:
     """The actions whose ids ``ids`` (SQL, parameters) selects, newest first, at most ``limit``.
 
@@ -346,7 +373,9 @@ def fetch_actions(
     page this took half the time of a queryset, whose compiling cost more than
     running it. ``settled``: ``ids`` may end with a NULL id, meaning that it
     did not settle the page; then None. ``guard``: SQL checked in the same
-    statement; when false, :class:`_StaleTrackers` is raised.
+    statement; when false, :class:`_StaleTrackers` is raised. ``kept_plan``:
+    the statement may go through :mod:`actrack.pagefunction`, planned once per
+    database session.
     """
     connection = connections[using]
     table = connection.ops.quote_name(model._meta.db_table)
@@ -378,9 +407,16 @@ def fetch_actions(
             f"LEFT JOIN ({sql}) AS _p ON _g.ok"
         )
         params = [*guard[1], *params]
-    with reading_cursor(connection) as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    found = None
+    if kept_plan:
+        from actrack import pagefunction
+
+        found = pagefunction.fetch(model, connection, sql, params, 0 if guard is None else 2)
+    if found is None:
+        with reading_cursor(connection) as cursor:
+            cursor.execute(sql, params)
+            found = cursor.fetchall()
+    rows = found
     if guard is not None:
         if not rows[0][-1]:
             raise _StaleTrackers
@@ -1158,6 +1194,7 @@ class _Statement:
         self.walk_verbs: list[str] | None = None  # walk_verbs(): walk only these verbs
         self.scans = 0  # how many scans the fan-out makes (trackers times roles)
         self.floor_in_cr = False  # whether the tracker rows' cr includes the read mark
+        self.direct = False  # whether sql() read the trackers' rows directly (_inline)
 
     def python_relations(self, trackers: Iterable[TrackerLike], since: bool) -> list[Relation]:
         """The trackers as literal rows, one relation per (keyed, verb set)."""
@@ -1209,6 +1246,7 @@ class _Statement:
             and not self.walk
             and all(relation.rows is not None for relation in relations)
         ):
+            self.direct = True
             return self._inline(ctes, params, relations)
         self._tracker_ctes(relations, ctes, params)
         branches = [

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import ProgrammingError, connections
 
+from actrack import sessionuse
 from actrack.rows import instances, reading_cursor
 from actrack.sessionuse import SessionUses, database_key, undefined_function
 
@@ -65,15 +66,12 @@ def fetch(
     connection = connections[queryset.db]
     if connection.vendor != "postgresql" or not _object_page(queryset, match):
         return None
-    if not _SESSIONS.warm(connection, INLINE_PAGES):
+    call, present = sessionuse.callable_here(
+        connection, _SESSIONS, INLINE_PAGES, _PRESENT, SIGNATURE
+    )
+    if not call:
         return None
     key = database_key(connection)
-    present = _PRESENT.get(key)
-    if present is None and connection.in_atomic_block:
-        # An error would end the caller's transaction: ask first (once per process).
-        present = _PRESENT[key] = has_function(connection)
-    if present is False:
-        return None
     tracker = match.trackers[0]
     before = position or (None, None)
     params = [tracker.tracked_ct_id, tracker.tracked_key, before[0], before[1], limit]
@@ -133,14 +131,9 @@ _STATEMENTS: dict[type[Action], str] = {}
 
 def has_function(connection: BaseDatabaseWrapper) -> bool:
     """Whether the database of ``connection`` (PostgreSQL) has the function."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regprocedure(%s) IS NOT NULL", [SIGNATURE])
-        row = cursor.fetchone()
-    return bool(row and row[0])
+    return sessionuse.has_function(connection, SIGNATURE)
 
 
 def migrated(using: str, **kwargs: Any) -> None:
     """``post_migrate`` of actrack: learn whether the database has the function now."""
-    connection = connections[using]
-    if connection.vendor == "postgresql":
-        _PRESENT[database_key(connection)] = has_function(connection)
+    sessionuse.learn_function(using, _PRESENT, SIGNATURE)

@@ -41,6 +41,46 @@ def database_key(connection: BaseDatabaseWrapper) -> tuple[str, str]:
     return connection.alias, str(connection.settings_dict["NAME"])
 
 
+def callable_here(
+    connection: BaseDatabaseWrapper,
+    sessions: SessionUses,
+    inline: int,
+    present: dict[tuple[str, str], bool],
+    signature: str,
+) -> tuple[bool, bool | None]:
+    """Whether to call the function now, and whether the database is known to have it.
+
+    Counts a use by the session (its first ``inline`` send the statements) and,
+    inside a transaction, where a failed call would end it, asks the catalogue
+    first (once per process and database, kept in ``present``).
+    """
+    if not sessions.warm(connection, inline):
+        return False, None
+    key = database_key(connection)
+    known = present.get(key)
+    if known is None and connection.in_atomic_block:
+        known = present[key] = has_function(connection, signature)
+    return known is not False, known
+
+
+def has_function(connection: BaseDatabaseWrapper, signature: str) -> bool:
+    """Whether the database of ``connection`` (PostgreSQL) has the function ``signature``."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regprocedure(%s) IS NOT NULL", [signature])
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def learn_function(using: str, present: dict[tuple[str, str], bool], signature: str) -> None:
+    """Note in ``present`` whether the database ``using`` has the function now
+    (PostgreSQL; a ``post_migrate`` step)."""
+    from django.db import connections
+
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        present[database_key(connection)] = has_function(connection, signature)
+
+
 def undefined_function(error: Exception) -> bool:
     """Whether ``error`` (Django's, wrapping the driver's) says a function does not exist."""
     return getattr(error.__cause__, "sqlstate", None) == _UNDEFINED_FUNCTION

@@ -17,19 +17,17 @@ from actrack import objectpage
 from actrack.models import Action
 from actrack.sessionuse import SessionUses
 from tests.conftest import all_page_ids, make_line, make_station, make_train, make_user
+from tests.test_actrack.sessionfunctions import calls, postgresql_only
+from tests.test_actrack.sessionfunctions import proconfig as _proconfig
 
 pytestmark = pytest.mark.django_db
 
-postgresql_only = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="the function is PostgreSQL's"
-)
 
 migration = importlib.import_module("actrack.migrations.0003_postgresql_object_page")
 
 
 def _calls(log: Any) -> list[bool]:
-    """For each statement of ``log``: whether it called the function."""
-    return [f"{objectpage.FUNCTION}(" in sql for sql in log.statements]
+    return calls(log, objectpage.FUNCTION)
 
 
 def _newest_first(obj: Any) -> list[int]:
@@ -210,13 +208,7 @@ def test_a_new_session_sends_its_first_pages_as_the_statement_again(count_querie
 @postgresql_only
 def test_the_migration_creates_a_generic_planned_function_and_drops_it() -> None:
     def proconfig() -> Any:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT p.proconfig, p.provolatile FROM pg_proc p "
-                "WHERE p.oid = to_regprocedure(%s)",
-                [objectpage.SIGNATURE],
-            )
-            return cursor.fetchone()
+        return _proconfig(objectpage.SIGNATURE)
 
     assert proconfig() == (["plan_cache_mode=force_generic_plan"], "s")
     assert objectpage.has_function(connection)
