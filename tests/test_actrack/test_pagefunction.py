@@ -106,6 +106,18 @@ def test_a_session_sends_its_first_pages_as_the_statement_then_calls_the_functio
         )
         plans = cursor.fetchall()
     assert plans == [(3, 0)]  # the cursor pages' text, three times
+    # Another follower of trains: the same text, its values are parameters.
+    other = world["users"][1]
+    actrack.track(other, Train)
+    first = other.actions.feed().page(size=5)
+    for _ in range(2):
+        other.actions.feed().page(cursor=first.next_cursor, size=5)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE name LIKE 'actrack_page_%%' ORDER BY generic_plans"
+        )
+        assert cursor.fetchall() == [(1, 0), (5, 0)]  # page 1's text, then the cursors'
 
 
 @postgresql_only
