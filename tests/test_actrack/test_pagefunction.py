@@ -16,6 +16,7 @@ from django.utils import timezone
 
 import actrack
 from actrack import pagefunction
+from actrack.models import Action
 from actrack.readstate import mark_all_read
 from actrack.sessionuse import SessionUses
 from tests.conftest import all_page_ids, make_line, make_station, make_train, make_user
@@ -155,6 +156,15 @@ def test_the_functions_pages_equal_the_statements(
             assert all(_calls(log)), name
             assert len(log) == _pages(len(expected), size), name  # one query a page
     assert len(_by_the_statement(feeds["two models"], 50, monkeypatch)) > 15  # pages of 7
+    # The function's rows load as the ORM's do, field by field.
+    with count_queries() as log:
+        actions = users[3].actions.feed().page(size=20).actions
+    assert _calls(log) == [True]
+    stored = Action.objects.in_bulk([a.pk for a in actions])
+    for action in actions:
+        for field in Action._meta.concrete_fields:
+            assert getattr(action, field.attname) == getattr(stored[action.pk], field.attname)
+        assert isinstance(action.data, dict) and action.timestamp.tzinfo is not None
     # Unread filtering: the read mark's time is a parameter like any other.
     mark_all_read(users[0])
     train = world["trains"][0]
