@@ -85,20 +85,20 @@ def test_a_session_sends_its_first_pages_as_the_statement_then_calls_the_functio
     world = _world(300)
     user = world["users"][0]
     actrack.track(user, Train)
-    user.actions.feed().page(size=5)  # the tracker rows read and kept
-    expected = _by_the_statement(user.actions.feed, 5, monkeypatch)
+    user.actions.feed().page(size=2)  # the tracker rows read and kept
+    expected = _by_the_statement(user.actions.feed, 2, monkeypatch)
     assert len(expected) > 40
     monkeypatch.setattr(pagefunction, "_SESSIONS", SessionUses())
     pages = []
     with count_queries() as log:
         cursor = None
         for _ in range(pagefunction.INLINE_PAGES + 3):
-            page = user.actions.feed().page(cursor=cursor, size=5)
+            page = user.actions.feed().page(cursor=cursor, size=2)
             pages.extend(a.pk for a in page.actions)
             cursor = page.next_cursor
     # One query a page: the statement, then the function.
     assert _calls(log) == [False] * pagefunction.INLINE_PAGES + [True] * 3
-    assert pages == expected[: 5 * (pagefunction.INLINE_PAGES + 3)]
+    assert pages == expected[: 2 * (pagefunction.INLINE_PAGES + 3)]
     # Prepared once for the session, planned generic.
     with connection.cursor() as cursor:
         cursor.execute(
@@ -110,9 +110,9 @@ def test_a_session_sends_its_first_pages_as_the_statement_then_calls_the_functio
     # Another follower of trains: the same text, its values are parameters.
     other = world["users"][1]
     actrack.track(other, Train)
-    first = other.actions.feed().page(size=5)
+    first = other.actions.feed().page(size=2)
     for _ in range(2):
-        other.actions.feed().page(cursor=first.next_cursor, size=5)
+        other.actions.feed().page(cursor=first.next_cursor, size=2)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
