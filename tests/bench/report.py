@@ -236,7 +236,9 @@ def section(
     notes.append(
         "- `log()` writes an action with two targets and one related object; `action.send` "
         "the same action with its target and action object (it holds one of each). The "
-        "next row gives `log()` that same information: one target, one related object. "
+        "next row gives `log()` that same information: one target, one related object; "
+        "the two rows write on the same objects, each first in every other round (the "
+        "first call of a round reads their index pages cold). "
         "Track/untrack follow one object with `actor_only=False` "
         "(`follow(..., send_action=False)`)."
     )
