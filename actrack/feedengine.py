@@ -407,16 +407,15 @@ def fetch_actions(
             f"LEFT JOIN ({sql}) AS _p ON _g.ok"
         )
         params = [*guard[1], *params]
-    found = None
+    rows = None
     if kept_plan:
         from actrack import pagefunction
 
-        found = pagefunction.fetch(model, connection, sql, params, 0 if guard is None else 2)
-    if found is None:
+        rows = pagefunction.fetch(model, connection, sql, params, 0 if guard is None else 2)
+    if rows is None:
         with reading_cursor(connection) as cursor:
             cursor.execute(sql, params)
-            found = cursor.fetchall()
-    rows = found
+            rows = cursor.fetchall()
     if guard is not None:
         if not rows[0][-1]:
             raise _StaleTrackers

@@ -81,7 +81,7 @@ def fetch(
     if converted is None:
         return None
     statement, args = converted
-    digest = hashlib.md5(statement.encode(), usedforsecurity=False).hexdigest()
+    digest = _digest(statement)
     outcome = _OUTCOMES.get(digest)
     if outcome is False or (outcome is None and connection.in_atomic_block):
         return None  # refused before, or untried where an error would end the transaction
@@ -109,6 +109,11 @@ def fetch(
     _PRESENT[key] = True
     remember(_OUTCOMES, digest, True, OUTCOMES_KEPT)
     return rows
+
+
+def _digest(statement: str) -> str:
+    """The key of ``statement`` in ``_OUTCOMES``: the md5 the function names it by."""
+    return hashlib.md5(statement.encode(), usedforsecurity=False).hexdigest()
 
 
 def _numbered(sql: str, params: list[Any]) -> tuple[str, list[str | None]] | None:

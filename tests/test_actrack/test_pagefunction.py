@@ -265,7 +265,7 @@ def test_without_the_function_a_transaction_asks_once(
     # Known to run (as after an autocommit page): inside the transaction, the
     # process asks the catalogue first, once.
     statement, _args = pagefunction._numbered(*_page_statement(user))
-    monkeypatch.setitem(pagefunction._OUTCOMES, _digest(statement), True)
+    monkeypatch.setitem(pagefunction._OUTCOMES, pagefunction._digest(statement), True)
     with count_queries() as log:
         assert [a.pk for a in user.actions.feed().page(size=3).actions] == expected[:3]
     assert len(log) == 2 and "to_regprocedure" in log.statements[0]
@@ -378,9 +378,3 @@ def _page_statement(user: Any) -> tuple[str, list[Any]]:
         pagefunction.fetch = original  # type: ignore[assignment]
     assert len(captured) == 1
     return captured[0]
-
-
-def _digest(statement: str) -> str:
-    import hashlib
-
-    return hashlib.md5(statement.encode(), usedforsecurity=False).hexdigest()
