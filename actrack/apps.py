@@ -13,7 +13,7 @@ class ActrackConfig(AppConfig):
 
     def ready(self) -> None:
         from actrack import checks as actrack_checks
-        from actrack import countfunction, objectpage, pagefunction, queue, registry
+        from actrack import countfunction, logfunction, objectpage, pagefunction, queue, registry
 
         request_started.connect(queue.request_started, dispatch_uid="actrack-request-started")
         request_finished.connect(queue.request_finished, dispatch_uid="actrack-request-finished")
@@ -25,6 +25,7 @@ class ActrackConfig(AppConfig):
         post_migrate.connect(
             pagefunction.migrated, sender=self, dispatch_uid="actrack-prepared-page"
         )
+        post_migrate.connect(logfunction.migrated, sender=self, dispatch_uid="actrack-log-action")
         checks.register(actrack_checks.check_settings, "actrack")
         checks.register(actrack_checks.check_accessors, "actrack")
         self.actrack_ready = True

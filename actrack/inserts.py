@@ -9,6 +9,9 @@ database's. Here rows go straight from the entries to the statements:
   per entry from the actions' sequence in that order, and inserts the actions
   and both link tables through data-modifying ``WITH`` clauses joined on that
   number, so no row depends on the order ``RETURNING`` hands rows back in.
+- PostgreSQL, one action (``log()`` outside a queue): a plainer statement, or
+  once the database session has written many, a call of ``actrack_log_action()``
+  (migration ``0005``; see :mod:`actrack.logfunction`).
 - SQLite, one action (``log()`` outside a queue): one ``INSERT`` into the view
   ``actrack_action_log``, whose trigger writes the action and its link rows
   (migration ``0002``), atomic by itself: no ``BEGIN`` and ``COMMIT``.
@@ -31,6 +34,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections
+
+from actrack import logfunction
 
 if TYPE_CHECKING:
     from django.db import models
@@ -205,9 +210,13 @@ def _insert_one_postgresql(connection: BaseDatabaseWrapper, entry: Entry) -> int
     Its link rows are plain ``VALUES`` rows, in the order given, each taking the new
     id from a scalar subquery (computed once) and the timestamp as a parameter:
     about a sixth less round trip than joining the rows to the inserted action,
-    most of it planning.
+    most of it planning. A session that has written many goes through
+    ``actrack_log_action()`` instead (see :mod:`actrack.logfunction`).
     """
     values = _action_values(entry, connection)
+    written = logfunction.insert(connection, values, entry)
+    if written is not None:
+        return written
     timestamp = values[_TIMESTAMP]
     params: list[Any] = list(values)
     for refs in (entry.target_refs, entry.related_refs):

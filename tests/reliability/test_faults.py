@@ -23,7 +23,7 @@ from django.db.backends.utils import CursorWrapper
 from django.test import Client, override_settings
 
 import actrack
-from actrack import inserts
+from actrack import inserts, logfunction
 from actrack import queue as queue_module
 from actrack.models import Action, ActionRelated, ActionTarget, DeletedItem
 from actrack.signals import action_logged
@@ -40,8 +40,9 @@ def failing_insert(monkeypatch: pytest.MonkeyPatch) -> list[type]:
     """Make every statement inserting into the models listed in the yielded list raise.
 
     At the cursor, in every thread: whether the rows go through ``bulk_create``,
-    a statement writing both link tables at once, or SQLite's log view (whose
-    trigger writes the action and both link tables).
+    a statement writing both link tables at once, SQLite's log view (whose
+    trigger writes the action and both link tables) or PostgreSQL's
+    ``actrack_log_action()`` (which writes them all too).
     """
     failing: list[type] = []
     original = CursorWrapper.execute
@@ -49,9 +50,13 @@ def failing_insert(monkeypatch: pytest.MonkeyPatch) -> list[type]:
     def execute(self: CursorWrapper, sql: str, params: Any = None) -> Any:
         for model in failing:
             tables = [model._meta.db_table]
+            writers = []
             if model in (Action, ActionTarget, ActionRelated):
                 tables.append(inserts.SQLITE_LOG_VIEW)
-            if any(re.search(rf'INSERT INTO "?{table}"?[ (]', sql) for table in tables):
+                writers.append(f"SELECT {logfunction.FUNCTION}(")
+            if any(re.search(rf'INSERT INTO "?{table}"?[ (]', sql) for table in tables) or any(
+                writer in sql for writer in writers
+            ):
                 FAILURES.append(model.__name__)
                 raise OperationalError("server closed the connection unexpectedly (test)")
         return original(self, sql, params)
