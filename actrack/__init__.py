@@ -45,7 +45,9 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        # Kept as a module attribute: later lookups (every ``actrack.log()``) skip this.
+        value = globals()[name] = getattr(importlib.import_module(_LAZY[name]), name)
+        return value
     if name == "deletion":
         return importlib.import_module("actrack.deletion")
     raise AttributeError(f"module 'actrack' has no attribute {name!r}")
