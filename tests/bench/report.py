@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from actrack.logfunction import INLINE_LOGS
 from tests.bench.dataset import FIXED_TYPES, Dataset
 from tests.bench.formatting import ms, ratio, stats, table
 from tests.bench.goals import goals_table, losses
@@ -19,6 +20,7 @@ from tests.bench.growth import Growth, growth_table
 from tests.bench.loading import Loaded
 from tests.bench.results import Results
 from tests.bench.timing import Series
+from tests.bench.writes import WARM_AFTER_INLINE
 
 TITLE = "# Benchmarks: actrack and django-activity-stream"
 
@@ -238,7 +240,12 @@ def section(
         "the same action with its target and action object (it holds one of each). The "
         "next row gives `log()` that same information: one target, one related object; "
         "the two rows write on the same objects, each first in every other round (the "
-        "first call of a round reads their index pages cold). "
+        "first call of a round reads their index pages cold). Before them, each library "
+        f"writes {INLINE_LOGS + WARM_AFTER_INLINE} such actions untimed on the same "
+        "database session: on PostgreSQL, actrack writes a session's first "
+        f"{INLINE_LOGS} single actions with a statement and calls `actrack_log_action()` "
+        "after, whose first calls in a session cost more (a session writing one action "
+        "at a time that often is a long-lived one). "
         "Track/untrack follow one object with `actor_only=False` "
         "(`follow(..., send_action=False)`)."
     )
