@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tests.bench.dataset import FIXED_TYPES
 from tests.bench.formatting import ms, ratio, table
 from tests.bench.growth import Growth, goal
-from tests.bench.loading import Loaded
 from tests.bench.results import (
     BACKLOG_COUNT,
     BACKLOG_FIRST_COUNT,
@@ -14,7 +15,11 @@ from tests.bench.results import (
     Row,
 )
 
-#: goal, what was measured, met (None: cannot be judged from one run)
+if TYPE_CHECKING:
+    from tests.bench.loading import Loaded  # its module imports the bench's models
+
+#: goal, what was measured, met (None: not judged: it cannot be from one run, or is shown
+#: for information)
 Check = tuple[str, str, bool | None]
 
 
@@ -128,15 +133,53 @@ def _write_goals(results: Results, loaded: Loaded) -> list[Check]:
     return checks
 
 
+#: Operations that are feeds, for the goal's "on feeds": pages and object streams.
+FEED_OPERATIONS = ("feed page", "object stream")
+
+
 def _versus_goals(results: Results) -> list[Check]:
+    """The last goal of PERFORMANCE.md: "faster on every operation; >= 2x at p50 and
+    >= 50x for the worst user on feeds".
+
+    Read as written: faster at p50 on every operation, and on feeds 2x at p50 and
+    50x for the worst user (were the 2x meant for every operation, "faster on
+    every operation" would say nothing more). The stricter reading, 2x at p50 on
+    every operation, is shown too, not judged.
+    """
     compared = [r for r in results.main_rows() if r.actstream and r.actrack.ms and r.actstream.ms]
-    slow = [r.operation for r in compared if r.actstream and r.actstream.p50 < 2 * r.actrack.p50]
+    feeds = [r for r in compared if r.operation.startswith(FEED_OPERATIONS)]
+    others = [r for r in compared if r not in feeds]
+
+    def slower(rows: list[Row], times: float) -> list[str]:
+        return [
+            r.operation for r in rows if r.actstream and r.actstream.p50 < times * r.actrack.p50
+        ]
+
+    def measured(rows: list[Row], below: list[str], what: str) -> str:
+        if not rows:
+            return "nothing compared"
+        return f"all {len(rows)}" if not below else f"{what}: " + "; ".join(below)
+
+    not_faster = [
+        r.operation for r in compared if r.actstream and r.actstream.p50 <= r.actrack.p50
+    ]
+    slow_feeds, slow_others = slower(feeds, 2), slower(others, 2)
     checks: list[Check] = [
         (
-            ">= 2x faster than actstream at p50, every operation",
-            "all" if not slow else "below 2x: " + "; ".join(slow),
-            not slow,
-        )
+            "faster than actstream at p50, every operation",
+            measured(compared, not_faster, "not faster"),
+            bool(compared) and not not_faster,
+        ),
+        (
+            ">= 2x faster than actstream at p50, feeds (pages, object streams)",
+            measured(feeds, slow_feeds, "below 2x"),
+            bool(feeds) and not slow_feeds,
+        ),
+        (
+            "(stricter reading, not judged) >= 2x at p50 on the other operations too",
+            measured(others, slow_others, "below 2x"),
+            None,
+        ),
     ]
     for operation in ("feed page 1 (ids)", "feed page 1 rendered"):
         kinds = [
