@@ -25,10 +25,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from django.db import ProgrammingError
-
 from actrack import sessionuse
-from actrack.sessionuse import SessionUses, database_key, undefined_function
+from actrack.sessionuse import SessionUses
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -61,25 +59,16 @@ def insert(connection: BaseDatabaseWrapper, values: tuple[Any, ...], entry: Entr
 
     ``values`` are the action's columns as ``actrack.inserts`` adapts them.
     """
-    call, present = sessionuse.callable_here(
-        connection, _SESSIONS, INLINE_LOGS, _PRESENT, SIGNATURE
-    )
-    if not call:
-        return None
-    key = database_key(connection)
-    params = [*values, _links(entry.target_refs), _links(entry.related_refs)]
-    try:
+
+    def call() -> int:
+        params = [*values, _links(entry.target_refs), _links(entry.related_refs)]
         with connection.cursor() as cursor:
             cursor.execute(_CALL, params)
             row = cursor.fetchone()
-    except ProgrammingError as error:
-        if not undefined_function(error) or present:
-            raise
-        _PRESENT[key] = False  # not migrated: autocommit, so nothing else is undone
-        return None
-    _PRESENT[key] = True
-    assert row is not None
-    return int(row[0])
+        assert row is not None
+        return int(row[0])
+
+    return sessionuse.call_if_here(connection, _SESSIONS, INLINE_LOGS, _PRESENT, SIGNATURE, call)
 
 
 def _links(refs: list[tuple[int, str]]) -> str | None:

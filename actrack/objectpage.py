@@ -26,11 +26,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from django.db import ProgrammingError, connections
+from django.db import connections
 
 from actrack import sessionuse
 from actrack.rows import instances, reading_cursor
-from actrack.sessionuse import SessionUses, database_key, undefined_function
+from actrack.sessionuse import SessionUses
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -66,26 +66,17 @@ def fetch(
     connection = connections[queryset.db]
     if connection.vendor != "postgresql" or not _object_page(queryset, match):
         return None
-    call, present = sessionuse.callable_here(
-        connection, _SESSIONS, INLINE_PAGES, _PRESENT, SIGNATURE
-    )
-    if not call:
-        return None
-    key = database_key(connection)
     tracker = match.trackers[0]
     before = position or (None, None)
     params = [tracker.tracked_ct_id, tracker.tracked_key, before[0], before[1], limit]
-    try:
+
+    def call() -> list[Action]:
         with reading_cursor(connection) as cursor:
             cursor.execute(_statement(queryset.model, connection), params)
             rows = cursor.fetchall()
-    except ProgrammingError as error:
-        if not undefined_function(error) or present:
-            raise
-        _PRESENT[key] = False  # not migrated: autocommit, so nothing else is undone
-        return None
-    _PRESENT[key] = True
-    return instances(queryset.model, queryset.db, connection, rows)
+        return instances(queryset.model, queryset.db, connection, rows)
+
+    return sessionuse.call_if_here(connection, _SESSIONS, INLINE_PAGES, _PRESENT, SIGNATURE, call)
 
 
 def _object_page(queryset: ActionQuerySet, match: TrackerMatch) -> bool:

@@ -12,10 +12,15 @@ function after (see ``actrack.objectpage`` and ``actrack.countfunction``).
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from django.db import ProgrammingError
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
+
+T = TypeVar("T")
 
 
 class SessionUses:
@@ -61,6 +66,36 @@ def callable_here(
     if known is None and connection.in_atomic_block:
         known = present[key] = has_function(connection, signature)
     return known is not False, known
+
+
+def call_if_here(
+    connection: BaseDatabaseWrapper,
+    sessions: SessionUses,
+    inline: int,
+    present: dict[tuple[str, str], bool],
+    signature: str,
+    call: Callable[[], T],
+) -> T | None:
+    """``call()`` (which calls the function) when :func:`callable_here` says so, or
+    None when the caller should send its statement instead.
+
+    A call that fails because the function does not exist, in a database not
+    known to have it, is outside a transaction (:func:`callable_here` asked the
+    catalogue otherwise): nothing else is undone, and ``present`` learns it.
+    """
+    here, known = callable_here(connection, sessions, inline, present, signature)
+    if not here:
+        return None
+    key = database_key(connection)
+    try:
+        result = call()
+    except ProgrammingError as error:
+        if not undefined_function(error) or known:
+            raise
+        present[key] = False
+        return None
+    present[key] = True
+    return result
 
 
 def has_function(connection: BaseDatabaseWrapper, signature: str) -> bool:
