@@ -79,20 +79,24 @@ def call_if_here(
     """``call()`` (which calls the function) when :func:`callable_here` says so, or
     None when the caller should send its statement instead.
 
-    A call that fails because the function does not exist, in a database not
-    known to have it, is outside a transaction (:func:`callable_here` asked the
-    catalogue otherwise): nothing else is undone, and ``present`` learns it.
+    A call that fails because the function does not exist (never migrated, or
+    dropped since, by a migration backwards) teaches ``present``. Outside a
+    transaction nothing else is undone, and the caller sends its statement;
+    inside one the error is raised, since the transaction is over (the
+    catalogue was asked first when the process did not know).
     """
-    here, known = callable_here(connection, sessions, inline, present, signature)
+    here, _known = callable_here(connection, sessions, inline, present, signature)
     if not here:
         return None
     key = database_key(connection)
     try:
         result = call()
     except ProgrammingError as error:
-        if not undefined_function(error) or known:
+        if not undefined_function(error):
             raise
         present[key] = False
+        if connection.in_atomic_block:
+            raise
         return None
     present[key] = True
     return result

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, ProgrammingError, connection, transaction
 from django.test import override_settings
 from django.utils import timezone
 
@@ -243,6 +243,58 @@ def test_without_the_function_autocommit_tries_it_once(
     verbs = list(Action.objects.order_by("pk").values_list("verb", flat=True))
     assert verbs == ["departed", "arrived", "left", "back"]
     assert ActionTarget.objects.count() == 4
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_function_dropped_under_the_process_costs_one_failed_call(
+    fresh: None, count_queries: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A migration backwards drops the function under running processes: outside a
+    transaction the failed call is followed by the statement, and by the statement
+    alone after."""
+    monkeypatch.setattr(logfunction, "INLINE_LOGS", 0)
+    train, station = make_train(), make_station()
+    assert actrack.log(train, "departed", targets=station) is not None
+    assert set(logfunction._PRESENT.values()) == {True}
+    with connection.schema_editor() as editor:
+        migration.drop_log_action(None, editor)
+    try:
+        with count_queries() as log:
+            assert actrack.log(train, "arrived", targets=station) is not None
+            assert actrack.log(train, "left", targets=station) is not None
+        assert _calls(log) == [True, False, False]
+    finally:
+        with connection.schema_editor() as editor:
+            migration.create_log_action(None, editor)
+    verbs = list(Action.objects.order_by("pk").values_list("verb", flat=True))
+    assert verbs == ["departed", "arrived", "left"]
+    assert ActionTarget.objects.count() == 3
+
+
+@postgresql_only
+def test_inside_a_transaction_a_dropped_function_raises_once(
+    fresh: None, count_queries: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside a transaction the failed call has ended it: the error is raised (the
+    caller's transaction is lost either way), and the process knows from then on."""
+    monkeypatch.setattr(logfunction, "INLINE_LOGS", 0)
+    train, station = make_train(), make_station()
+    assert actrack.log(train, "departed", targets=station) is not None  # known to be there
+    with connection.schema_editor() as editor:  # rolled back with the test
+        migration.drop_log_action(None, editor)
+    saved = transaction.savepoint()
+    with pytest.raises(ProgrammingError):
+        actrack.log(train, "arrived", targets=station)
+    transaction.savepoint_rollback(saved)
+    assert set(logfunction._PRESENT.values()) == {False}
+    with count_queries() as log:
+        assert actrack.log(train, "left", targets=station) is not None
+    assert _calls(log) == [False]
+    assert list(Action.objects.order_by("pk").values_list("verb", flat=True)) == [
+        "departed",
+        "left",
+    ]
 
 
 @postgresql_only
