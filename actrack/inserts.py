@@ -105,6 +105,14 @@ def _action_values(entry: Entry, connection: BaseDatabaseWrapper) -> tuple[Any, 
     )
 
 
+def links_json(entry: Entry) -> tuple[str | None, str | None]:
+    """The targets and the related objects of ``entry`` as JSON arrays of
+    ``[content type id, key]`` pairs, None for none: what SQLite's log view
+    and PostgreSQL's ``actrack_log_action()`` take."""
+    targets, related = entry.target_refs, entry.related_refs
+    return (json.dumps(targets) if targets else None, json.dumps(related) if related else None)
+
+
 #: Statement texts built once per process: (vendor, kind) -> SQL. Few kinds: the queue
 #: statement, and the single-log one per number of targets and related objects.
 _STATEMENTS: dict[tuple[str, Hashable], str] = {}
@@ -294,11 +302,7 @@ def _insert_one_sqlite(connection: BaseDatabaseWrapper, entry: Entry) -> int:
     from django.db import OperationalError, transaction
 
     values = _action_values(entry, connection)
-    params = [
-        *values,
-        json.dumps(entry.target_refs) if entry.target_refs else None,
-        json.dumps(entry.related_refs) if entry.related_refs else None,
-    ]
+    params = [*values, *links_json(entry)]
     sql = _statement(connection, "one", lambda: _sqlite_one_sql(connection))
     try:
         with connection.cursor() as cursor:

@@ -22,7 +22,6 @@ transaction, or tries the call once outside.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from actrack import sessionuse
@@ -61,7 +60,9 @@ def insert(connection: BaseDatabaseWrapper, values: tuple[Any, ...], entry: Entr
     """
 
     def call() -> int:
-        params = [*values, _links(entry.target_refs), _links(entry.related_refs)]
+        from actrack.inserts import links_json  # inserts calls this module
+
+        params = [*values, *links_json(entry)]
         with connection.cursor() as cursor:
             cursor.execute(_CALL, params)
             row = cursor.fetchone()
@@ -69,10 +70,6 @@ def insert(connection: BaseDatabaseWrapper, values: tuple[Any, ...], entry: Entr
         return int(row[0])
 
     return sessionuse.call_if_here(connection, _SESSIONS, INLINE_LOGS, _PRESENT, SIGNATURE, call)
-
-
-def _links(refs: list[tuple[int, str]]) -> str | None:
-    return json.dumps(refs) if refs else None
 
 
 def has_function(connection: BaseDatabaseWrapper) -> bool:

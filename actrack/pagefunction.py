@@ -85,7 +85,7 @@ def fetch(
     outcome = _OUTCOMES.get(digest)
     if outcome is False or (outcome is None and connection.in_atomic_block):
         return None  # refused before, or untried where an error would end the transaction
-    if not sessionuse.callable_here(connection, _SESSIONS, INLINE_PAGES, _PRESENT, SIGNATURE)[0]:
+    if not sessionuse.callable_here(connection, _SESSIONS, INLINE_PAGES, _PRESENT, SIGNATURE):
         return None
     key = database_key(connection)
     call = f"SELECT * FROM {FUNCTION}(%s, %s) AS _r({_row_type(model, connection, extra)})"

@@ -52,20 +52,20 @@ def callable_here(
     inline: int,
     present: dict[tuple[str, str], bool],
     signature: str,
-) -> tuple[bool, bool | None]:
-    """Whether to call the function now, and whether the database is known to have it.
+) -> bool:
+    """Whether to call the function now.
 
     Counts a use by the session (its first ``inline`` send the statements) and,
     inside a transaction, where a failed call would end it, asks the catalogue
     first (once per process and database, kept in ``present``).
     """
     if not sessions.warm(connection, inline):
-        return False, None
+        return False
     key = database_key(connection)
     known = present.get(key)
     if known is None and connection.in_atomic_block:
         known = present[key] = has_function(connection, signature)
-    return known is not False, known
+    return known is not False
 
 
 def call_if_here(
@@ -85,8 +85,7 @@ def call_if_here(
     inside one the error is raised, since the transaction is over (the
     catalogue was asked first when the process did not know).
     """
-    here, _known = callable_here(connection, sessions, inline, present, signature)
-    if not here:
+    if not callable_here(connection, sessions, inline, present, signature):
         return None
     key = database_key(connection)
     try:
