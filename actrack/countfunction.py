@@ -1,7 +1,7 @@
 """PostgreSQL: a capped unread count in one call of a function whose plans the session keeps.
 
-The count's statements (:func:`actrack.feedengine.recent_count_sql`, the walk
-down the newest actions, and :func:`actrack.feedengine.count_unread_sql`, the
+The count's statements (:func:`actrack.countsql.recent_count_sql`, the walk
+down the newest actions, and :func:`actrack.countsql.count_unread_sql`, the
 fan-out over the user's trackers) spend much of their time being planned:
 0.5 ms for the walk, 0.9 for the fan-out, measured on 1M actions. And the
 walk, when the user's floors are far back (a long unread history), checks
@@ -14,7 +14,7 @@ of their parameters, and PL/pgSQL plans each once per database session (the
 generic plan):
 
 1. whether more actions than the walk's length are newer than the lowest
-   tracker floor (:func:`actrack.feedengine.walk_reach_sql`);
+   tracker floor (:func:`actrack.countsql.walk_reach_sql`);
 2. if not, the walk; its answer comes back after ``'w:'``;
 3. otherwise, or when the walk falls short, the fan-out over the user's
    object trackers: the unread ids, ``'-2'`` (the ordered statement must
@@ -148,7 +148,7 @@ def call(
 
 def definition(connection: BaseDatabaseWrapper) -> tuple[str, str]:
     """``CREATE OR REPLACE FUNCTION`` for ``connection``'s database, and its version."""
-    from actrack.feedengine import count_unread_sql, recent_count_sql, walk_reach_sql
+    from actrack.countsql import count_unread_sql, recent_count_sql, walk_reach_sql
 
     user, names = _stand_ins(connection)
     with _level_stand_in():
@@ -199,12 +199,12 @@ def models_statement(connection: BaseDatabaseWrapper, models: tuple[int, ...]) -
     runs it: with the models as constants and its arguments as ``$1`` to ``$5``.
 
     Models as constants let PostgreSQL plan each model's scans from its
-    statistics (see :func:`actrack.feedengine.count_unread_sql`); the function
+    statistics (see :func:`actrack.countsql.count_unread_sql`); the function
     prepares the text once per session. None (logged once) when the statement
     has a parameter that is none of the function's arguments: the function
     then names the models, and a statement counts.
     """
-    from actrack.feedengine import count_unread_sql
+    from actrack.countsql import count_unread_sql
 
     key = (*database_key(connection), models)
     if key in _MODELS_STATEMENTS:
@@ -260,7 +260,7 @@ def _argument_types(connection: BaseDatabaseWrapper) -> tuple[str, ...]:
 @contextlib.contextmanager
 def _level_stand_in() -> Iterator[None]:
     """The statements are built with a stand-in for the readable level (context-local)."""
-    from actrack.feedengine import READABLE_LEVEL_STAND_IN
+    from actrack.countsql import READABLE_LEVEL_STAND_IN
 
     token = READABLE_LEVEL_STAND_IN.set(_LEVEL)
     try:

@@ -195,10 +195,10 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
 
     A small statement checks the newest actions one by one, down to the
     trackers' floors (their creation or the read mark, whichever is later) or
-    until ``cap`` are unread (:func:`actrack.feedengine.recent_count_sql`):
+    until ``cap`` are unread (:func:`actrack.countsql.recent_count_sql`):
     enough for a user who has just read, whose trackers are new, or whose
     unread actions are frequent among the newest. Otherwise the feed engine's
-    statement counts (:func:`actrack.feedengine.count_unread_sql`), reading
+    statement counts (:func:`actrack.countsql.count_unread_sql`), reading
     the user's tracker rows itself: its cost follows the number of trackers
     and the unread actions, not the size of the tables or the history already
     read. A capped count takes the unread actions it finds first, tracker by
@@ -221,7 +221,7 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     to follow.
     When a capped count reaches ``cap`` (either statement), the process keeps
     the ids of the unread actions it counted: the next count checks those
-    actions only, one by one (:func:`actrack.feedengine.witness_count_sql`),
+    actions only, one by one (:func:`actrack.countsql.witness_count_sql`),
     and gives ``cap`` while ``cap`` of them are still unread. Once fewer are
     (some were read, or the trackers changed), it counts as above, a query
     more. On PostgreSQL, once a check found every kept action still
@@ -232,7 +232,7 @@ def unread_count(user: Any, *, cap: int | None = None, using: str | None = None)
     ``user`` as the instance hint, else the user's own.
     """
     from actrack import countfunction
-    from actrack.feedengine import count_unread_sql, recent_count_sql, witness_count_sql
+    from actrack.countsql import count_unread_sql, recent_count_sql, witness_count_sql
     from actrack.models import Action
 
     if not app_settings.TRACK_UNREAD or user is None or user.pk is None:
@@ -353,7 +353,7 @@ def _two_columns(row: Any, cap: int | None) -> tuple[Any, bool]:
     two-column statements give it, and whether the walk answered.
 
     The walk's answer comes after ``'w:'`` (the ids, or the count when uncapped);
-    the fan-out's as :func:`~actrack.feedengine.count_unread_sql` gives it with
+    the fan-out's as :func:`~actrack.countsql.count_unread_sql` gives it with
     ``one_column``, where ``'-1:<models>'`` splits into -1 and the models.
     """
     value = row[0] if row is not None else None
@@ -441,7 +441,7 @@ class _Kept(NamedTuple):
     ids: array[int]
     #: The fingerprint of the user's tracker rows (and deleted items) when every one
     #: of ``ids`` was last found to match (PostgreSQL; see
-    #: ``feedengine.witness_count_sql``), None before a check, ``''`` for none.
+    #: ``countsql.witness_count_sql``), None before a check, ``''`` for none.
     trackers: str | None
 
 

@@ -117,7 +117,7 @@ def test_the_readable_level_is_an_argument_of_the_call(
     """The function was written with a stand-in for the level, context-local: the
     setting is untouched, and a site's level reaches the call."""
     from actrack.conf import app_settings
-    from actrack.feedengine import READABLE_LEVEL_STAND_IN
+    from actrack.countsql import READABLE_LEVEL_STAND_IN
 
     countfunction.definition(connection)
     assert READABLE_LEVEL_STAND_IN.get() is None and app_settings.READABLE_LEVEL == 30
@@ -287,10 +287,10 @@ def test_a_models_fan_out_the_code_cannot_write_leaves_it_to_the_statement(
 ) -> None:
     """The fan-out naming the models refused (a parameter of its own): logged once,
     and the calls go without it (the function names the models, a statement counts)."""
-    from actrack import feedengine
+    from actrack import countsql
 
     user = _model_follower(40)
-    original = feedengine.count_unread_sql
+    original = countsql.count_unread_sql
 
     def with_a_value_of_its_own(who: Any, *args: Any, **kwargs: Any) -> tuple[str, list[Any]]:
         sql, params = original(who, *args, **kwargs)
@@ -298,7 +298,7 @@ def test_a_models_fan_out_the_code_cannot_write_leaves_it_to_the_statement(
             return f"SELECT * FROM ({sql}) AS _s WHERE %s IS NOT NULL", [*params, 12345]
         return sql, params
 
-    monkeypatch.setattr(feedengine, "count_unread_sql", with_a_value_of_its_own)
+    monkeypatch.setattr(countsql, "count_unread_sql", with_a_value_of_its_own)
     monkeypatch.setattr(countfunction, "_MODELS_STATEMENTS", {})
     for _ in range(2):
         readstate.forget_counts(user)
@@ -409,18 +409,18 @@ def test_a_function_gone_since_the_process_saw_it_leaves_counts_to_the_statement
 def test_the_function_is_written_from_the_statements_with_its_arguments(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from actrack import feedengine
+    from actrack import countsql
 
     sql, version = countfunction.definition(connection)
     assert "%s" not in sql and "p_user_key" in sql and "p_level" in sql
     assert countfunction._installed_version(connection) == version
-    original = feedengine.walk_reach_sql
+    original = countsql.walk_reach_sql
 
     def with_a_value_of_its_own(user: Any, connection: Any) -> tuple[str, list[Any]]:
         reach, params = original(user, connection)
         return f"{reach} AND %s", [*params, 12345]
 
-    monkeypatch.setattr(feedengine, "walk_reach_sql", with_a_value_of_its_own)
+    monkeypatch.setattr(countsql, "walk_reach_sql", with_a_value_of_its_own)
     with pytest.raises(ValueError, match="parameter of its own: 12345"):
         countfunction.definition(connection)
     # Then counts run the statements (logged), and migrate leaves the function as it is.

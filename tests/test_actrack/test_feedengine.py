@@ -13,7 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 import actrack
-from actrack import feedengine, memo
+from actrack import fanout, feedengine, memo
 from actrack.models import Action
 from tests.conftest import all_page_ids, make_line, make_station, make_train, make_user
 from tests.demo.models import Line, Station
@@ -248,7 +248,7 @@ def test_postgresql_plan_uses_the_feed_indexes_with_bounded_buffers() -> None:
     # A few buffers per tracker and role (a scan, and the rows the walk may read
     # instead), and per row of the page (21 ids, then the 21 actions by primary
     # key), however busy the tables are.
-    per_scan = 4 + 5 * feedengine.WALK_ROWS_PER_SCAN
+    per_scan = 4 + 5 * fanout.WALK_ROWS_PER_SCAN
     for plan, trackers in ((quiet_plan, 50), (dense_plan, 5)):
         buffers = plan["Shared Hit Blocks"] + plan.get("Shared Read Blocks", 0)
         bound = trackers * 3 * per_scan + 21 * 2 * 3 + 20
@@ -594,7 +594,7 @@ def test_keys_with_quotes_backslashes_and_braces_page_like_the_plain_feed(
     from actrack.querysets import TrackerRow
 
     if not walk:
-        monkeypatch.setattr(feedengine, "WALK_MIN_SCANS", 10**9)
+        monkeypatch.setattr(fanout, "WALK_MIN_SCANS", 10**9)
     ct = ContentType.objects.get_for_model(Station).pk
     odd = ['"', "\\", '\\"', ",", "{}", "{", "NULL", "null", " spaced ", "a'b", "é ∂", "x" * 200]
     keys = [f"{text}{number}" for number in range(4) for text in odd]  # 48 trackers

@@ -479,10 +479,10 @@ def test_a_walk_falling_short_for_an_unknown_model_follower_learns_the_models(
     so (``'-1:<models>'`` in SQLite's one column), and the count runs once more."""
     from django.contrib.contenttypes.models import ContentType
 
-    from actrack import feedengine
+    from actrack import countsql
 
-    monkeypatch.setattr(feedengine, "RECENT_MIN", 0)
-    monkeypatch.setattr(feedengine, "RECENT_ROWS_PER_TRACKER", 0)
+    monkeypatch.setattr(countsql, "RECENT_MIN", 0)
+    monkeypatch.setattr(countsql, "RECENT_ROWS_PER_TRACKER", 0)
     actrack.track(follower, [make_train(), Station], actor_only=False)
     forgotten_followers.clear()
     for n in range(3):
@@ -508,7 +508,7 @@ def test_the_count_names_the_remembered_models_and_learns_the_others(
     costs one more query, once, and no count."""
     from django.contrib.contenttypes.models import ContentType
 
-    from actrack.feedengine import count_unread_sql
+    from actrack.countsql import count_unread_sql
 
     station, train = (ContentType.objects.get_for_model(m).pk for m in (Station, Train))
     actrack.track(follower, Station, actor_only=False)
@@ -532,7 +532,7 @@ def test_the_count_names_the_remembered_models_and_learns_the_others(
     assert (inlined in sql) is (connection.vendor == "postgresql")
 
 
-# -- the recent-actions walk (feedengine.recent_count_sql) -----------------------------------
+# -- the recent-actions walk (countsql.recent_count_sql) -----------------------------------
 
 
 @pytest.fixture
@@ -586,10 +586,10 @@ def test_the_recent_check_counts_what_the_fan_out_counts(
 ) -> None:
     """Every kind of tracker, own actions, a level below readable, actions read one by
     one and the read mark: both plans give the unread feed's length, up to the cap."""
-    from actrack import feedengine
+    from actrack import countsql
 
-    monkeypatch.setattr(feedengine, "RECENT_MIN", budget)
-    monkeypatch.setattr(feedengine, "RECENT_ROWS_PER_TRACKER", 0)
+    monkeypatch.setattr(countsql, "RECENT_MIN", budget)
+    monkeypatch.setattr(countsql, "RECENT_ROWS_PER_TRACKER", 0)
     world = _busy_follower(follower)
     checked = budget > 0
 
@@ -621,10 +621,10 @@ def test_on_sqlite_the_walk_probes_only_objects_the_trackers_name(follower: Any)
     """Most walked actions match no tracker: on SQLite a hashed lookup of the user's
     tracked objects and models comes before each probe of the tracker table
     (PostgreSQL would parse and plan six more subplans for every count)."""
-    from actrack import feedengine
+    from actrack import countsql
 
     actrack.track(follower, [make_train(), Station], actor_only=False)
-    sql, _params = feedengine.recent_count_sql(follower, connection, 100)
+    sql, _params = countsql.recent_count_sql(follower, connection, 100)
     sieved = sql.count("IN (SELECT ct, k FROM _named)")
     assert (sieved, "_named(ct, k)" in sql) == (
         (0, False) if connection.vendor == "postgresql" else (3, True)
@@ -638,15 +638,15 @@ def test_the_counts_read_their_walk_and_fan_out_rows_as_they_are_used(
     first: the walk's window (``_rc``) and the capped fan-out's rows (``_any``)
     are read as they are used instead. PostgreSQL does so without a hint, and
     older SQLite takes none."""
-    from actrack import feedengine
+    from actrack import countsql
 
     trains = [make_train() for _ in range(3)]
     actrack.track(follower, trains, actor_only=False)
     for n in range(12):
         _log(trains[n % 3], timestamp=_later(n + 1))
     statements = {
-        "_rc": feedengine.recent_count_sql(follower, connection, 5),
-        "_any": feedengine.count_unread_sql(follower, connection, 5, unordered=True),
+        "_rc": countsql.recent_count_sql(follower, connection, 5),
+        "_any": countsql.count_unread_sql(follower, connection, 5, unordered=True),
     }
     version = getattr(connection.Database, "sqlite_version_info", ())
     for name, (sql, params) in statements.items():
@@ -669,7 +669,7 @@ def test_the_counts_read_their_walk_and_fan_out_rows_as_they_are_used(
     assert unread_count(follower) == len(list(follower.actions.feed(unread=True))) == 12
     if connection.vendor == "sqlite":
         monkeypatch.setattr(connection.Database, "sqlite_version_info", (3, 34, 1))
-        sql, _params = feedengine.recent_count_sql(follower, connection, 5)
+        sql, _params = countsql.recent_count_sql(follower, connection, 5)
         assert "MATERIALIZED" not in sql
         readstate.forget_counts(follower)  # not the check of the kept actions: the walk
         assert unread_count(follower, cap=5) == 5
@@ -699,7 +699,7 @@ def test_on_sqlite_the_walks_statement_runs_the_fan_out_only_when_it_falls_short
     run) sits in the walk's CASE and runs only when the walk cannot count."""
     from django.db import DatabaseError
 
-    from actrack import feedengine
+    from actrack import countsql
 
     if connection.vendor != "sqlite":
         pytest.skip("the walk and the fan-out are one statement on SQLite only")
@@ -714,24 +714,22 @@ def test_on_sqlite_the_walks_statement_runs_the_fan_out_only_when_it_falls_short
             cursor.execute(sql, params)
             return cursor.fetchone()[0]
 
-    capped = run(*feedengine.recent_count_sql(follower, connection, 2, otherwise=failing))
+    capped = run(*countsql.recent_count_sql(follower, connection, 2, otherwise=failing))
     assert capped.startswith("w:") and len(capped[2:].split(",")) == 2  # the walk's ids
-    assert (
-        run(*feedengine.recent_count_sql(follower, connection, None, otherwise=failing)) == "w:3"
-    )
-    monkeypatch.setattr(feedengine, "RECENT_MIN", 0)
-    monkeypatch.setattr(feedengine, "RECENT_ROWS_PER_TRACKER", 0)
+    assert run(*countsql.recent_count_sql(follower, connection, None, otherwise=failing)) == "w:3"
+    monkeypatch.setattr(countsql, "RECENT_MIN", 0)
+    monkeypatch.setattr(countsql, "RECENT_ROWS_PER_TRACKER", 0)
     with pytest.raises(DatabaseError):
-        run(*feedengine.recent_count_sql(follower, connection, None, otherwise=failing))
+        run(*countsql.recent_count_sql(follower, connection, None, otherwise=failing))
 
 
 def test_a_walk_that_finds_too_few_in_its_length_leaves_the_count_to_the_fan_out(
     follower: Any, which_plan: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from actrack import feedengine
+    from actrack import countsql
 
-    monkeypatch.setattr(feedengine, "RECENT_MIN", 1)
-    monkeypatch.setattr(feedengine, "RECENT_ROWS_PER_TRACKER", 1)
+    monkeypatch.setattr(countsql, "RECENT_MIN", 1)
+    monkeypatch.setattr(countsql, "RECENT_ROWS_PER_TRACKER", 1)
     trains = [make_train()]  # two actions checked at most
     actrack.track(follower, trains)
     _log(trains[0], timestamp=_later(1))
@@ -766,10 +764,10 @@ def test_after_a_fan_out_the_next_counts_fan_out_at_once(
     """The small statement's -1 costs a query once (PostgreSQL; on SQLite the fan-out
     is in the same statement); the walk is tried again after a while, or at once
     after the user marks all read."""
-    from actrack import feedengine
+    from actrack import countsql
 
-    monkeypatch.setattr(feedengine, "RECENT_MIN", 0)
-    monkeypatch.setattr(feedengine, "RECENT_ROWS_PER_TRACKER", 1)
+    monkeypatch.setattr(countsql, "RECENT_MIN", 0)
+    monkeypatch.setattr(countsql, "RECENT_ROWS_PER_TRACKER", 1)
     train = make_train()
     actrack.track(follower, train)
     for n in range(3):  # more recent actions than the walk's length
@@ -792,7 +790,7 @@ def test_after_a_fan_out_the_next_counts_fan_out_at_once(
     assert which_plan(follower) == (1, True)
 
 
-# -- the capped fan-out: the rows found first (feedengine._Statement.any_rows) --------------
+# -- the capped fan-out: the rows found first (fanout.Statement.any_rows) ------------------
 
 
 def _plan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
@@ -808,7 +806,7 @@ def test_a_capped_fan_out_stops_at_the_first_trackers_that_hold_the_cap(follower
     trackers run, not of thirty."""
     import json
 
-    from actrack import feedengine
+    from actrack import countsql
 
     if connection.vendor != "postgresql":
         pytest.skip("EXPLAIN ANALYZE's loop counts are PostgreSQL's")
@@ -821,7 +819,7 @@ def test_a_capped_fan_out_stops_at_the_first_trackers_that_hold_the_cap(follower
     fans_out(follower)
     assert unread_count(follower, cap=5) == 5
     assert unread_count(follower) == 90
-    sql, params = feedengine.count_unread_sql(follower, connection, 5, unordered=True)
+    sql, params = countsql.count_unread_sql(follower, connection, 5, unordered=True)
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
         raw = cursor.fetchone()[0]
@@ -879,7 +877,7 @@ def test_a_capped_count_of_a_whole_model_naming_several_of_its_objects_counts_ea
     assert follower.actions.feed().page(size=3).actions == unread[:3]
 
 
-# -- the unread actions a capped fan-out kept (feedengine.witness_count_sql) -------------------
+# -- the unread actions a capped fan-out kept (countsql.witness_count_sql) -----------------
 
 
 def _kept(user: Any) -> list[int]:
@@ -995,7 +993,7 @@ def test_the_check_of_kept_actions_applies_every_rule(follower: Any, count_queri
     with count_queries() as log:
         assert unread_count(follower, cap=expected) == expected
     assert _witness_check(log.statements)
-    from actrack.feedengine import witness_count_sql
+    from actrack.countsql import witness_count_sql
 
     with connection.cursor() as cursor:
         every = [action.pk for action in Action.objects.all()]
@@ -1011,7 +1009,7 @@ def test_the_check_probes_trackers_per_link_row_without_joining_them(
 ) -> None:
     """A semi-join of link and tracker rows would be planned from both key columns'
     statistics (most of the statement's planning time): the probe stays a subquery."""
-    from actrack.feedengine import witness_count_sql
+    from actrack.countsql import witness_count_sql
 
     station = make_station()
     actrack.track(follower, station, actor_only=False)
@@ -1039,7 +1037,7 @@ postgres_only = pytest.mark.skipif(
 def _probes_ran(follower: Any, kept: Any) -> bool:
     """Whether the check of the ``kept`` actions probes the tracker table (EXPLAIN
     ANALYZE of its statements, as ``unread_count`` would run them now)."""
-    from actrack.feedengine import witness_count_sql
+    from actrack.countsql import witness_count_sql
 
     sql, params = witness_count_sql(follower, connection, kept.ids, kept.trackers)
     loops = _probe_loops(sql, params)
@@ -1158,7 +1156,7 @@ def test_a_user_who_follows_no_model_probes_each_object_key_alone(
     is asked once per statement."""
     import json
 
-    from actrack.feedengine import witness_count_sql
+    from actrack.countsql import witness_count_sql
 
     station = make_station()
     actrack.track(follower, station, actor_only=False)
@@ -1239,7 +1237,7 @@ def test_the_check_leaves_out_actions_below_the_read_mark(
 ) -> None:
     """An action logged after the read mark but dated before it is read, even for a
     tracker older than both: the check compares timestamps with the mark too."""
-    from actrack.feedengine import witness_count_sql
+    from actrack.countsql import witness_count_sql
     from actrack.models import Tracker
 
     Tracker.objects.filter(user=follower).update(created=timezone.now() - dt.timedelta(days=1))

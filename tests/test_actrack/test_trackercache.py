@@ -201,16 +201,16 @@ def test_other_databases_keep_nothing(count_queries: Any) -> None:
 
 def _count_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The number of tracker rows of each statement part built from them, appended."""
-    from actrack.feedengine import _Statement
+    from actrack.fanout import Statement
 
     built: list[int] = []
-    original = _Statement.python_relations
+    original = Statement.python_relations
 
     def counted(self: Any, trackers: Any, since: bool) -> Any:
         built.append(len(list(trackers)))
         return original(self, trackers, since)
 
-    monkeypatch.setattr(_Statement, "python_relations", counted)
+    monkeypatch.setattr(Statement, "python_relations", counted)
     return built
 
 
