@@ -18,14 +18,18 @@ class ActrackConfig(AppConfig):
         request_started.connect(queue.request_started, dispatch_uid="actrack-request-started")
         request_finished.connect(queue.request_finished, dispatch_uid="actrack-request-finished")
         setting_changed.connect(_settings_changed, dispatch_uid="actrack-setting-changed")
-        post_migrate.connect(objectpage.migrated, sender=self, dispatch_uid="actrack-migrated")
+        post_migrate.connect(
+            objectpage.OBJECT_PAGE.migrated, sender=self, dispatch_uid="actrack-migrated"
+        )
         post_migrate.connect(
             countfunction.migrated, sender=self, dispatch_uid="actrack-count-function"
         )
         post_migrate.connect(
-            pagefunction.migrated, sender=self, dispatch_uid="actrack-prepared-page"
+            pagefunction.PREPARED_PAGE.migrated, sender=self, dispatch_uid="actrack-prepared-page"
         )
-        post_migrate.connect(logfunction.migrated, sender=self, dispatch_uid="actrack-log-action")
+        post_migrate.connect(
+            logfunction.LOG_ACTION.migrated, sender=self, dispatch_uid="actrack-log-action"
+        )
         checks.register(actrack_checks.check_settings, "actrack")
         checks.register(actrack_checks.check_accessors, "actrack")
         self.actrack_ready = True

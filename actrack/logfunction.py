@@ -24,8 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from actrack import sessionuse
-from actrack.sessionuse import SessionUses
+from actrack.sessionuse import SessionFunction
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -39,11 +38,8 @@ SIGNATURE = f"{FUNCTION}(integer, text, text, smallint, jsonb, timestamptz, json
 #: Single actions each database session writes with the statement before calling the function.
 INLINE_LOGS = 32
 
-#: Single actions written so far by each open database session.
-_SESSIONS = SessionUses()
-
-#: Whether each database, as (alias, name), has the function; missing until known.
-_PRESENT: dict[tuple[str, str], bool] = {}
+#: The function, its sessions' single writes so far, and the databases known to have it.
+LOG_ACTION = SessionFunction(SIGNATURE, INLINE_LOGS)
 
 #: The call; the casts pick the function whatever types the driver gives the values.
 _CALL = (
@@ -69,14 +65,4 @@ def insert(connection: BaseDatabaseWrapper, values: tuple[Any, ...], entry: Entr
         assert row is not None
         return int(row[0])
 
-    return sessionuse.call_if_here(connection, _SESSIONS, INLINE_LOGS, _PRESENT, SIGNATURE, call)
-
-
-def has_function(connection: BaseDatabaseWrapper) -> bool:
-    """Whether the database of ``connection`` (PostgreSQL) has the function."""
-    return sessionuse.has_function(connection, SIGNATURE)
-
-
-def migrated(using: str, **kwargs: Any) -> None:
-    """``post_migrate`` of actrack: learn whether the database has the function now."""
-    sessionuse.learn_function(using, _PRESENT, SIGNATURE)
+    return LOG_ACTION.call_if_here(connection, call)

@@ -24,13 +24,12 @@ migration, get the feed engine's statement.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.db import connections
 
-from actrack import sessionuse
 from actrack.rows import instances, reading_cursor
-from actrack.sessionuse import SessionUses
+from actrack.sessionuse import SessionFunction
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -46,11 +45,8 @@ SIGNATURE = f"{FUNCTION}(integer, text, timestamptz, bigint, integer)"
 #: Object pages each database session sends as the statement before calling the function.
 INLINE_PAGES = 4
 
-#: Object pages sent so far by each open database session.
-_SESSIONS = SessionUses()
-
-#: Whether each database, as (alias, name), has the function; missing until known.
-_PRESENT: dict[tuple[str, str], bool] = {}
+#: The function, its sessions' object pages so far, and the databases known to have it.
+OBJECT_PAGE = SessionFunction(SIGNATURE, INLINE_PAGES)
 
 
 def fetch(
@@ -76,7 +72,7 @@ def fetch(
             rows = cursor.fetchall()
         return instances(queryset.model, queryset.db, connection, rows)
 
-    return sessionuse.call_if_here(connection, _SESSIONS, INLINE_PAGES, _PRESENT, SIGNATURE, call)
+    return OBJECT_PAGE.call_if_here(connection, call)
 
 
 def _object_page(queryset: ActionQuerySet, match: TrackerMatch) -> bool:
@@ -118,13 +114,3 @@ def _statement(model: type[Action], connection: BaseDatabaseWrapper) -> str:
 
 #: The call's text per model (Action or a proxy of it), its columns in field order.
 _STATEMENTS: dict[type[Action], str] = {}
-
-
-def has_function(connection: BaseDatabaseWrapper) -> bool:
-    """Whether the database of ``connection`` (PostgreSQL) has the function."""
-    return sessionuse.has_function(connection, SIGNATURE)
-
-
-def migrated(using: str, **kwargs: Any) -> None:
-    """``post_migrate`` of actrack: learn whether the database has the function now."""
-    sessionuse.learn_function(using, _PRESENT, SIGNATURE)

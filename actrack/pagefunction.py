@@ -36,10 +36,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError
 
-from actrack import sessionuse
 from actrack.memo import remember
 from actrack.rows import reading_cursor
-from actrack.sessionuse import SessionUses, database_key, undefined_function
+from actrack.sessionuse import SessionFunction, undefined_function
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -55,11 +54,8 @@ SIGNATURE = f"{FUNCTION}(text, text[])"
 #: Such pages each database session sends as the statement before calling the function.
 INLINE_PAGES = 16
 
-#: Such pages sent so far by each open database session.
-_SESSIONS = SessionUses()
-
-#: Whether each database, as (alias, name), has the function; missing until known.
-_PRESENT: dict[tuple[str, str], bool] = {}
+#: The function, its sessions' such pages so far, and the databases known to have it.
+PREPARED_PAGE = SessionFunction(SIGNATURE, INLINE_PAGES)
 
 #: Statements (md5 of the text the function gets) the function ran (True) or could
 #: not prepare (False) in this process, the most recent last.
@@ -85,9 +81,8 @@ def fetch(
     outcome = _OUTCOMES.get(digest)
     if outcome is False or (outcome is None and connection.in_atomic_block):
         return None  # refused before, or untried where an error would end the transaction
-    if not sessionuse.callable_here(connection, _SESSIONS, INLINE_PAGES, _PRESENT, SIGNATURE):
+    if not PREPARED_PAGE.callable_here(connection):
         return None
-    key = database_key(connection)
     call = f"SELECT * FROM {FUNCTION}(%s, %s) AS _r({_row_type(model, connection, extra)})"
     try:
         with reading_cursor(connection) as cursor:
@@ -97,7 +92,8 @@ def fetch(
         if connection.in_atomic_block:
             raise  # a statement the function ran before: not the function's doing
         if undefined_function(error):
-            _PRESENT[key] = False  # not migrated: autocommit, so nothing else is undone
+            # Not migrated: autocommit, so nothing else is undone.
+            PREPARED_PAGE.note(connection, False)
         else:
             logger.warning(
                 "actrack: a feed page's statement could not be prepared (%s); "
@@ -106,7 +102,7 @@ def fetch(
             )
             remember(_OUTCOMES, digest, False, OUTCOMES_KEPT)
         return None
-    _PRESENT[key] = True
+    PREPARED_PAGE.note(connection, True)
     remember(_OUTCOMES, digest, True, OUTCOMES_KEPT)
     return rows
 
@@ -162,13 +158,3 @@ def _row_type(model: type[Action], connection: BaseDatabaseWrapper, extra: int) 
 
 #: Column definition lists per (model, extra columns).
 _ROW_TYPES: dict[tuple[type[Action], int], str] = {}
-
-
-def has_function(connection: BaseDatabaseWrapper) -> bool:
-    """Whether the database of ``connection`` (PostgreSQL) has the function."""
-    return sessionuse.has_function(connection, SIGNATURE)
-
-
-def migrated(using: str, **kwargs: Any) -> None:
-    """``post_migrate`` of actrack: learn whether the database has the function now."""
-    sessionuse.learn_function(using, _PRESENT, SIGNATURE)

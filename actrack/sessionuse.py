@@ -6,7 +6,8 @@ keeps the plans for the session; that first call costs more than sending the
 statements themselves (1.4-2.2 ms more, measured on fresh connections). A
 session opened per request (``CONN_MAX_AGE = 0``) would pay it every time:
 callers send their statements for a session's first few uses, and call the
-function after (see ``actrack.objectpage`` and ``actrack.countfunction``).
+function after (:class:`SessionFunction`; ``actrack.countfunction`` counts its
+sessions' uses itself).
 """
 
 from __future__ import annotations
@@ -46,77 +47,87 @@ def database_key(connection: BaseDatabaseWrapper) -> tuple[str, str]:
     return connection.alias, str(connection.settings_dict["NAME"])
 
 
-def callable_here(
-    connection: BaseDatabaseWrapper,
-    sessions: SessionUses,
-    inline: int,
-    present: dict[tuple[str, str], bool],
-    signature: str,
-) -> bool:
-    """Whether to call the function now.
+class SessionFunction:
+    """A function of a migration (PostgreSQL) that database sessions call past their
+    first ``inline`` uses, sending the caller's statement before.
 
-    Counts a use by the session (its first ``inline`` send the statements) and,
-    inside a transaction, where a failed call would end it, asks the catalogue
-    first (once per process and database, kept in ``present``).
+    The process remembers per database whether the function is there: it asks
+    the catalogue inside a transaction (where a failed call would end it),
+    learns from a failed call outside one, and again after ``migrate``
+    (:meth:`migrated`, a ``post_migrate`` receiver).
     """
-    if not sessions.warm(connection, inline):
-        return False
-    key = database_key(connection)
-    known = present.get(key)
-    if known is None and connection.in_atomic_block:
-        known = present[key] = has_function(connection, signature)
-    return known is not False
 
+    def __init__(self, signature: str, inline: int) -> None:
+        #: The function's name with its argument types, as ``to_regprocedure`` reads it.
+        self.signature = signature
+        #: Uses each database session sends as the statement before calling the function.
+        self.inline = inline
+        #: Uses so far by each open database session.
+        self.sessions = SessionUses()
+        #: Whether each database, as (alias, name), has the function; missing until known.
+        self.present: dict[tuple[str, str], bool] = {}
 
-def call_if_here(
-    connection: BaseDatabaseWrapper,
-    sessions: SessionUses,
-    inline: int,
-    present: dict[tuple[str, str], bool],
-    signature: str,
-    call: Callable[[], T],
-) -> T | None:
-    """``call()`` (which calls the function) when :func:`callable_here` says so, or
-    None when the caller should send its statement instead.
+    def __repr__(self) -> str:
+        return f"SessionFunction({self.signature!r}, inline={self.inline})"
 
-    A call that fails because the function does not exist (never migrated, or
-    dropped since, by a migration backwards) teaches ``present``. Outside a
-    transaction nothing else is undone, and the caller sends its statement;
-    inside one the error is raised, since the transaction is over (the
-    catalogue was asked first when the process did not know).
-    """
-    if not callable_here(connection, sessions, inline, present, signature):
-        return None
-    key = database_key(connection)
-    try:
-        result = call()
-    except ProgrammingError as error:
-        if not undefined_function(error):
-            raise
-        present[key] = False
-        if connection.in_atomic_block:
-            raise
-        return None
-    present[key] = True
-    return result
+    def callable_here(self, connection: BaseDatabaseWrapper) -> bool:
+        """Whether to call the function now.
 
+        Counts a use by the session (its first ``inline`` send the statements)
+        and, inside a transaction, asks the catalogue first (once per process
+        and database).
+        """
+        if not self.sessions.warm(connection, self.inline):
+            return False
+        key = database_key(connection)
+        known = self.present.get(key)
+        if known is None and connection.in_atomic_block:
+            known = self.present[key] = self.has_function(connection)
+        return known is not False
 
-def has_function(connection: BaseDatabaseWrapper, signature: str) -> bool:
-    """Whether the database of ``connection`` (PostgreSQL) has the function ``signature``."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regprocedure(%s) IS NOT NULL", [signature])
-        row = cursor.fetchone()
-    return bool(row and row[0])
+    def call_if_here(self, connection: BaseDatabaseWrapper, call: Callable[[], T]) -> T | None:
+        """``call()`` (which calls the function) when :meth:`callable_here` says so, or
+        None when the caller should send its statement instead.
 
+        A call that fails because the function does not exist (never migrated,
+        or dropped since, by a migration backwards) teaches the process.
+        Outside a transaction nothing else is undone, and the caller sends its
+        statement; inside one the error is raised, since the transaction is
+        over (the catalogue was asked first when the process did not know).
+        """
+        if not self.callable_here(connection):
+            return None
+        try:
+            result = call()
+        except ProgrammingError as error:
+            if not undefined_function(error):
+                raise
+            self.note(connection, False)
+            if connection.in_atomic_block:
+                raise
+            return None
+        self.note(connection, True)
+        return result
 
-def learn_function(using: str, present: dict[tuple[str, str], bool], signature: str) -> None:
-    """Note in ``present`` whether the database ``using`` has the function now
-    (PostgreSQL; a ``post_migrate`` step)."""
-    from django.db import connections
+    def note(self, connection: BaseDatabaseWrapper, present: bool) -> None:
+        """Remember whether the database of ``connection`` has the function."""
+        self.present[database_key(connection)] = present
 
-    connection = connections[using]
-    if connection.vendor == "postgresql":
-        present[database_key(connection)] = has_function(connection, signature)
+    def has_function(self, connection: BaseDatabaseWrapper) -> bool:
+        """Whether the database of ``connection`` (PostgreSQL) has the function: the catalogue."""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT to_regprocedure(%s) IS NOT NULL", [self.signature])
+            row = cursor.fetchone()
+        return bool(row and row[0])
+
+    def migrated(self, using: str, **kwargs: Any) -> None:
+        """``post_migrate`` of actrack: learn whether the database ``using`` has the
+        function now (PostgreSQL)."""
+        from django.db import connections
+
+        connection = connections[using]
+        if connection.vendor == "postgresql":
+            self.note(connection, self.has_function(connection))
 
 
 def undefined_function(error: Exception) -> bool:

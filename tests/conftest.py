@@ -75,7 +75,7 @@ def _fresh_count_memo() -> Iterator[None]:
         memo.clear()
     trackercache.forget_all()
     countfunction._SESSIONS = SessionUses()
-    objectpage._SESSIONS = SessionUses()
+    objectpage.OBJECT_PAGE.sessions = SessionUses()
     yield
     for memo in memos:
         memo.clear()

@@ -38,8 +38,8 @@ def _calls(log: Any) -> list[bool]:
 def fresh(monkeypatch: pytest.MonkeyPatch) -> None:
     """A process that has written no single action yet and knows nothing of the function
     (and has the content types in Django's cache: counted queries are the writes)."""
-    monkeypatch.setattr(logfunction, "_SESSIONS", SessionUses())
-    monkeypatch.setattr(logfunction, "_PRESENT", {})
+    monkeypatch.setattr(logfunction.LOG_ACTION, "sessions", SessionUses())
+    monkeypatch.setattr(logfunction.LOG_ACTION, "present", {})
     ContentType.objects.get_for_models(Train, Station, Note, get_user_model())
 
 
@@ -93,13 +93,13 @@ def test_a_session_writes_its_first_single_actions_by_the_statement_then_calls_t
 ) -> None:
     train, station, note = make_train(), make_station(), make_note()
     with count_queries() as log:
-        for number in range(logfunction.INLINE_LOGS + 3):
+        for number in range(logfunction.LOG_ACTION.inline + 3):
             actrack.log(train, "departed", targets=station, related=note, n=number)
     # One query each: the statement, then the function.
-    assert _calls(log) == [False] * logfunction.INLINE_LOGS + [True] * 3
-    assert all("WITH new AS" in sql for sql in log.statements[: logfunction.INLINE_LOGS])
+    assert _calls(log) == [False] * logfunction.LOG_ACTION.inline + [True] * 3
+    assert all("WITH new AS" in sql for sql in log.statements[: logfunction.LOG_ACTION.inline])
     numbers = list(Action.objects.order_by("pk").values_list("data__n", flat=True))
-    assert numbers == list(range(logfunction.INLINE_LOGS + 3))
+    assert numbers == list(range(logfunction.LOG_ACTION.inline + 3))
     assert ActionTarget.objects.count() == ActionRelated.objects.count() == len(numbers)
 
 
@@ -116,7 +116,7 @@ def test_the_functions_actions_equal_the_statements(
             action = actrack.log(**shape)
             assert action is not None
             by_statement.append(action)
-    monkeypatch.setattr(logfunction, "INLINE_LOGS", 0)
+    monkeypatch.setattr(logfunction.LOG_ACTION, "inline", 0)
     with count_queries() as log:
         by_function = [actrack.log(**shape) for shape in shapes]
     assert _calls(log) == [True] * len(shapes)
@@ -142,7 +142,7 @@ def test_the_functions_actions_equal_the_statements(
 def test_naive_timestamps_through_the_function(
     fresh: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(logfunction, "INLINE_LOGS", 0)
+    monkeypatch.setattr(logfunction.LOG_ACTION, "inline", 0)
     moment = dt.datetime(2024, 5, 6, 7, 8, 9)
     action = actrack.log(make_user(), "walked", targets=make_station(), timestamp=moment)
     assert action is not None and action.timestamp == moment
@@ -157,7 +157,7 @@ def test_a_refused_link_row_leaves_nothing_written(
 ) -> None:
     """The function is one statement: when the database refuses its last link row,
     the action and its targets are not kept either."""
-    monkeypatch.setattr(logfunction, "INLINE_LOGS", 0)
+    monkeypatch.setattr(logfunction.LOG_ACTION, "inline", 0)
     table = ActionRelated._meta.db_table
     train, station, note = make_train(), make_station(), make_note()
     with connection.cursor() as cursor:
@@ -178,7 +178,7 @@ def test_a_refused_link_row_leaves_nothing_written(
             cursor.execute("DROP FUNCTION test_refuse()")
     assert not Action.objects.exists() and not ActionTarget.objects.exists()
     # The refusal was not taken for a missing function.
-    assert False not in logfunction._PRESENT.values()
+    assert False not in logfunction.LOG_ACTION.present.values()
     with count_queries() as log:
         assert actrack.log(train, "departed", targets=station, related=note) is not None
     assert _calls(log) == [True]
@@ -191,7 +191,7 @@ def test_inside_a_transaction_the_process_asks_the_catalogue_once(
 ) -> None:
     """Inside a transaction (the test's), where a failed call would end it: the catalogue
     first, once per process."""
-    monkeypatch.setattr(logfunction, "INLINE_LOGS", 0)
+    monkeypatch.setattr(logfunction.LOG_ACTION, "inline", 0)
     train, station = make_train(), make_station()
     with count_queries() as log:
         actrack.log(train, "departed", targets=station, grouping_delay=-1)
@@ -206,7 +206,7 @@ def test_inside_a_transaction_the_process_asks_the_catalogue_once(
 def test_without_the_function_a_transaction_asks_once_then_writes_by_the_statement(
     fresh: None, count_queries: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(logfunction, "INLINE_LOGS", 0)
+    monkeypatch.setattr(logfunction.LOG_ACTION, "inline", 0)
     with connection.schema_editor() as editor:  # rolled back with the test
         migration.drop_log_action(None, editor)
     train, station, note = make_train(), make_station(), make_note()
@@ -214,7 +214,7 @@ def test_without_the_function_a_transaction_asks_once_then_writes_by_the_stateme
         with count_queries() as log:
             action = actrack.log(train, verb, targets=station, related=note, grouping_delay=-1)
         assert action is not None and not any(_calls(log))
-    assert {("default", connection.settings_dict["NAME"]): False} == logfunction._PRESENT
+    assert {("default", connection.settings_dict["NAME"]): False} == logfunction.LOG_ACTION.present
     assert ActionRelated.objects.filter(action=action).count() == 1
 
 
@@ -223,7 +223,7 @@ def test_without_the_function_a_transaction_asks_once_then_writes_by_the_stateme
 def test_without_the_function_autocommit_tries_it_once(
     fresh: None, count_queries: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(logfunction, "INLINE_LOGS", 0)
+    monkeypatch.setattr(logfunction.LOG_ACTION, "inline", 0)
     with connection.schema_editor() as editor:
         migration.drop_log_action(None, editor)
     train, station = make_train(), make_station()
@@ -236,7 +236,7 @@ def test_without_the_function_autocommit_tries_it_once(
     finally:
         with connection.schema_editor() as editor:
             migration.create_log_action(None, editor)
-    logfunction.migrated(using="default")
+    logfunction.LOG_ACTION.migrated(using="default")
     with count_queries() as log:
         actrack.log(train, "back", targets=station)
     assert _calls(log) == [True]
@@ -253,10 +253,10 @@ def test_a_function_dropped_under_the_process_costs_one_failed_call(
     """A migration backwards drops the function under running processes: outside a
     transaction the failed call is followed by the statement, and by the statement
     alone after."""
-    monkeypatch.setattr(logfunction, "INLINE_LOGS", 0)
+    monkeypatch.setattr(logfunction.LOG_ACTION, "inline", 0)
     train, station = make_train(), make_station()
     assert actrack.log(train, "departed", targets=station) is not None
-    assert set(logfunction._PRESENT.values()) == {True}
+    assert set(logfunction.LOG_ACTION.present.values()) == {True}
     with connection.schema_editor() as editor:
         migration.drop_log_action(None, editor)
     try:
@@ -278,7 +278,7 @@ def test_inside_a_transaction_a_dropped_function_raises_once(
 ) -> None:
     """Inside a transaction the failed call has ended it: the error is raised (the
     caller's transaction is lost either way), and the process knows from then on."""
-    monkeypatch.setattr(logfunction, "INLINE_LOGS", 0)
+    monkeypatch.setattr(logfunction.LOG_ACTION, "inline", 0)
     train, station = make_train(), make_station()
     assert actrack.log(train, "departed", targets=station) is not None  # known to be there
     with connection.schema_editor() as editor:  # rolled back with the test
@@ -288,7 +288,7 @@ def test_inside_a_transaction_a_dropped_function_raises_once(
     with pytest.raises(ProgrammingError):
         actrack.log(train, "arrived", targets=station)
     transaction.savepoint_rollback(saved)
-    assert set(logfunction._PRESENT.values()) == {False}
+    assert set(logfunction.LOG_ACTION.present.values()) == {False}
     with count_queries() as log:
         assert actrack.log(train, "left", targets=station) is not None
     assert _calls(log) == [False]
@@ -304,10 +304,10 @@ def test_the_migration_creates_the_function_and_drops_it() -> None:
         return _proconfig(logfunction.SIGNATURE)
 
     assert proconfig() == (None, "v")  # no settings of its own, volatile
-    assert logfunction.has_function(connection)
+    assert logfunction.LOG_ACTION.has_function(connection)
     with connection.schema_editor() as editor:
         migration.drop_log_action(None, editor)
-    assert proconfig() is None and not logfunction.has_function(connection)
+    assert proconfig() is None and not logfunction.LOG_ACTION.has_function(connection)
     with connection.schema_editor() as editor:
         migration.create_log_action(None, editor)
     assert proconfig() == (None, "v")
@@ -318,15 +318,15 @@ def test_other_databases_get_no_function_and_write_by_their_statement(
 ) -> None:
     if connection.vendor == "postgresql":
         pytest.skip("PostgreSQL has the function")
-    monkeypatch.setattr(logfunction, "INLINE_LOGS", 0)
-    monkeypatch.setattr(logfunction, "_PRESENT", {})
+    monkeypatch.setattr(logfunction.LOG_ACTION, "inline", 0)
+    monkeypatch.setattr(logfunction.LOG_ACTION, "present", {})
     executed: list[str] = []
     editor = SimpleNamespace(connection=connection, execute=executed.append)
     migration.create_log_action(None, editor)
     migration.drop_log_action(None, editor)
     assert executed == []
-    logfunction.migrated(using="default")
-    assert logfunction._PRESENT == {}
+    logfunction.LOG_ACTION.migrated(using="default")
+    assert logfunction.LOG_ACTION.present == {}
     train, station, note = make_train(), make_station(), make_note()
     ContentType.objects.get_for_models(Train, Station, Note)
     with count_queries() as log:

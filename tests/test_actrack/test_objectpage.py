@@ -59,7 +59,7 @@ def world() -> dict[str, Any]:
 @pytest.fixture
 def fresh_session(monkeypatch: pytest.MonkeyPatch) -> None:
     """This test's database session as one that has sent no object page yet."""
-    monkeypatch.setattr(objectpage, "_SESSIONS", SessionUses())
+    monkeypatch.setattr(objectpage.OBJECT_PAGE, "sessions", SessionUses())
 
 
 @postgresql_only
@@ -72,12 +72,12 @@ def test_a_session_sends_its_first_object_pages_as_the_statement_then_calls_the_
     pages = []
     with count_queries() as log:
         cursor = None
-        for _ in range(objectpage.INLINE_PAGES + 3):
+        for _ in range(objectpage.OBJECT_PAGE.inline + 3):
             page = train.actions.all().page(cursor=cursor, size=6)
             pages.extend(a.pk for a in page.actions)
             cursor = page.next_cursor
-    assert _calls(log) == [False] * objectpage.INLINE_PAGES + [True] * 3  # one query a page
-    assert pages == expected[: 6 * (objectpage.INLINE_PAGES + 3)]
+    assert _calls(log) == [False] * objectpage.OBJECT_PAGE.inline + [True] * 3  # one query a page
+    assert pages == expected[: 6 * (objectpage.OBJECT_PAGE.inline + 3)]
 
 
 @postgresql_only
@@ -87,7 +87,7 @@ def test_the_functions_pages_equal_the_plain_order(
 ) -> None:
     """Every object, every page, ties of timestamp broken by id across pages; the
     object can be the actor, a target and a related object of the same action."""
-    monkeypatch.setattr(objectpage, "INLINE_PAGES", 0)
+    monkeypatch.setattr(objectpage.OBJECT_PAGE, "inline", 0)
     for obj in world["objects"]:
         expected = _newest_first(obj)
         assert expected
@@ -100,7 +100,7 @@ def test_the_functions_pages_equal_the_plain_order(
 def test_the_functions_actions_are_the_orms(
     world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(objectpage, "INLINE_PAGES", 0)
+    monkeypatch.setattr(objectpage.OBJECT_PAGE, "inline", 0)
     train = world["objects"][0]
     actions = train.actions.all().page(size=20).actions
     stored = Action.objects.in_bulk([a.pk for a in actions])
@@ -116,7 +116,7 @@ def test_the_functions_actions_are_the_orms(
 def test_other_queries_never_call_the_function(
     world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, count_queries: Any
 ) -> None:
-    monkeypatch.setattr(objectpage, "INLINE_PAGES", 0)
+    monkeypatch.setattr(objectpage.OBJECT_PAGE, "inline", 0)
     train, station = world["objects"][0], world["objects"][4]
     user = make_user()
     actrack.track(user, train, actor_only=False)
@@ -144,8 +144,8 @@ def test_without_the_function_a_transaction_asks_once_then_pages_by_the_statemen
 ) -> None:
     """Inside a transaction (as every test here) a failed call would end it: the
     process asks the database first, once."""
-    monkeypatch.setattr(objectpage, "INLINE_PAGES", 0)
-    monkeypatch.setattr(objectpage, "_PRESENT", {})
+    monkeypatch.setattr(objectpage.OBJECT_PAGE, "inline", 0)
+    monkeypatch.setattr(objectpage.OBJECT_PAGE, "present", {})
     with connection.schema_editor() as editor:  # rolled back with the test
         migration.drop_object_page(None, editor)
     train = world["objects"][0]
@@ -164,8 +164,8 @@ def test_without_the_function_a_transaction_asks_once_then_pages_by_the_statemen
 def test_without_the_function_autocommit_tries_it_once_then_pages_by_the_statement(
     monkeypatch: pytest.MonkeyPatch, count_queries: Any
 ) -> None:
-    monkeypatch.setattr(objectpage, "INLINE_PAGES", 0)
-    monkeypatch.setattr(objectpage, "_PRESENT", {})
+    monkeypatch.setattr(objectpage.OBJECT_PAGE, "inline", 0)
+    monkeypatch.setattr(objectpage.OBJECT_PAGE, "present", {})
     train = make_train()
     for number in range(12):
         actrack.log(None, "departed", targets=train, n=number)
@@ -177,12 +177,12 @@ def test_without_the_function_autocommit_tries_it_once_then_pages_by_the_stateme
             assert all_page_ids(train.actions.all, 5) == expected
         # The call failed (no function), then the statement; then the statement alone.
         assert _calls(first) == [True, False, False, False]
-        known = objectpage._PRESENT
+        known = objectpage.OBJECT_PAGE.present
         assert known == {("default", connection.settings_dict["NAME"]): False}
     finally:
         with connection.schema_editor() as editor:
             migration.create_object_page(None, editor)
-    objectpage.migrated(using="default")
+    objectpage.OBJECT_PAGE.migrated(using="default")
     with count_queries() as again:
         assert all_page_ids(train.actions.all, 5) == expected
     assert _calls(again) == [True, True, True]
@@ -194,7 +194,7 @@ def test_a_new_session_sends_its_first_pages_as_the_statement_again(count_querie
     train = make_train()
     for number in range(3):
         actrack.log(None, "departed", targets=train, n=number)
-    for _ in range(objectpage.INLINE_PAGES):
+    for _ in range(objectpage.OBJECT_PAGE.inline):
         train.actions.all().page(size=2)
     with count_queries() as log:
         train.actions.all().page(size=2)
@@ -211,10 +211,10 @@ def test_the_migration_creates_a_generic_planned_function_and_drops_it() -> None
         return _proconfig(objectpage.SIGNATURE)
 
     assert proconfig() == (["plan_cache_mode=force_generic_plan"], "s")
-    assert objectpage.has_function(connection)
+    assert objectpage.OBJECT_PAGE.has_function(connection)
     with connection.schema_editor() as editor:
         migration.drop_object_page(None, editor)
-    assert proconfig() is None and not objectpage.has_function(connection)
+    assert proconfig() is None and not objectpage.OBJECT_PAGE.has_function(connection)
     with connection.schema_editor() as editor:
         migration.create_object_page(None, editor)
     assert proconfig() == (["plan_cache_mode=force_generic_plan"], "s")
@@ -226,15 +226,15 @@ def test_other_databases_get_no_function_and_page_by_the_statement(
     """The migration does nothing elsewhere, and pages never try the function."""
     if connection.vendor == "postgresql":
         pytest.skip("PostgreSQL has the function")
-    monkeypatch.setattr(objectpage, "INLINE_PAGES", 0)
-    monkeypatch.setattr(objectpage, "_PRESENT", {})
+    monkeypatch.setattr(objectpage.OBJECT_PAGE, "inline", 0)
+    monkeypatch.setattr(objectpage.OBJECT_PAGE, "present", {})
     executed: list[str] = []
     editor = SimpleNamespace(connection=connection, execute=executed.append)
     migration.create_object_page(None, editor)
     migration.drop_object_page(None, editor)
     assert executed == []
-    objectpage.migrated(using="default")
-    assert objectpage._PRESENT == {}
+    objectpage.OBJECT_PAGE.migrated(using="default")
+    assert objectpage.OBJECT_PAGE.present == {}
     train = world["objects"][0]
     expected = _newest_first(train)
     with count_queries() as log:

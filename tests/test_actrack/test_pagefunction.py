@@ -72,8 +72,8 @@ def _world(count: int = 120) -> dict[str, Any]:
 @pytest.fixture
 def fresh(monkeypatch: pytest.MonkeyPatch) -> None:
     """A process that has sent no such page yet and knows nothing of the function."""
-    monkeypatch.setattr(pagefunction, "_SESSIONS", SessionUses())
-    monkeypatch.setattr(pagefunction, "_PRESENT", {})
+    monkeypatch.setattr(pagefunction.PREPARED_PAGE, "sessions", SessionUses())
+    monkeypatch.setattr(pagefunction.PREPARED_PAGE, "present", {})
     monkeypatch.setattr(pagefunction, "_OUTCOMES", type(pagefunction._OUTCOMES)())
 
 
@@ -88,17 +88,17 @@ def test_a_session_sends_its_first_pages_as_the_statement_then_calls_the_functio
     user.actions.feed().page(size=2)  # the tracker rows read and kept
     expected = _by_the_statement(user.actions.feed, 2, monkeypatch)
     assert len(expected) > 40
-    monkeypatch.setattr(pagefunction, "_SESSIONS", SessionUses())
+    monkeypatch.setattr(pagefunction.PREPARED_PAGE, "sessions", SessionUses())
     pages = []
     with count_queries() as log:
         cursor = None
-        for _ in range(pagefunction.INLINE_PAGES + 3):
+        for _ in range(pagefunction.PREPARED_PAGE.inline + 3):
             page = user.actions.feed().page(cursor=cursor, size=2)
             pages.extend(a.pk for a in page.actions)
             cursor = page.next_cursor
     # One query a page: the statement, then the function.
-    assert _calls(log) == [False] * pagefunction.INLINE_PAGES + [True] * 3
-    assert pages == expected[: 2 * (pagefunction.INLINE_PAGES + 3)]
+    assert _calls(log) == [False] * pagefunction.PREPARED_PAGE.inline + [True] * 3
+    assert pages == expected[: 2 * (pagefunction.PREPARED_PAGE.inline + 3)]
     # Prepared once for the session, planned generic.
     with connection.cursor() as cursor:
         cursor.execute(
@@ -128,7 +128,7 @@ def test_the_functions_pages_equal_the_statements(
 ) -> None:
     """Every page of every kind of whole-model feed, with ties of timestamp across
     pages, the level floor, the user's own actions and unread filtering."""
-    monkeypatch.setattr(pagefunction, "INLINE_PAGES", 0)
+    monkeypatch.setattr(pagefunction.PREPARED_PAGE, "inline", 0)
     world = _world()
     users = [make_user() for _ in range(5)]
     actrack.track(users[0], Train, actor_only=False)
@@ -183,7 +183,7 @@ def test_the_functions_pages_equal_the_statements(
 def test_feeds_naming_objects_never_call_the_function(
     fresh: None, count_queries: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pagefunction, "INLINE_PAGES", 0)
+    monkeypatch.setattr(pagefunction.PREPARED_PAGE, "inline", 0)
     world = _world(40)
     user = make_user()
     actrack.track(user, Train)
@@ -204,7 +204,7 @@ def test_inside_a_transaction_only_statements_already_run_go_to_the_function(
 ) -> None:
     """An error would end the caller's transaction: a statement the function has
     not run yet in this process is sent as itself there."""
-    monkeypatch.setattr(pagefunction, "INLINE_PAGES", 0)
+    monkeypatch.setattr(pagefunction.PREPARED_PAGE, "inline", 0)
     _world(30)
     user = make_user()
     actrack.track(user, Train)
@@ -229,7 +229,7 @@ def test_a_statement_the_function_cannot_prepare_is_sent_as_itself_from_then_on(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(pagefunction, "INLINE_PAGES", 0)
+    monkeypatch.setattr(pagefunction.PREPARED_PAGE, "inline", 0)
     _world(30)
     user = make_user()
     actrack.track(user, Train)
@@ -269,7 +269,9 @@ def test_without_the_function_a_transaction_asks_once(
     with count_queries() as log:
         assert [a.pk for a in user.actions.feed().page(size=3).actions] == expected[:3]
     assert len(log) == 2 and "to_regprocedure" in log.statements[0]
-    assert {("default", connection.settings_dict["NAME"]): False} == pagefunction._PRESENT
+    assert {
+        ("default", connection.settings_dict["NAME"]): False
+    } == pagefunction.PREPARED_PAGE.present
     with count_queries() as log:
         assert all_page_ids(user.actions.feed, 3) == expected
     assert not any(_calls(log)) and len(log) == _pages(len(expected), 3)
@@ -292,7 +294,7 @@ def test_without_the_function_autocommit_tries_it_once(
     finally:
         with connection.schema_editor() as editor:
             migration.create_prepared_page(None, editor)
-    pagefunction.migrated(using="default")
+    pagefunction.PREPARED_PAGE.migrated(using="default")
     with count_queries() as log:
         assert all_page_ids(user.actions.feed, 3) == expected
     assert all(_calls(log))
@@ -305,10 +307,10 @@ def test_the_migration_creates_a_generic_planned_function_and_drops_it() -> None
 
     settings = (["plan_cache_mode=force_generic_plan", "jit=off"], "v")
     assert proconfig() == settings
-    assert pagefunction.has_function(connection)
+    assert pagefunction.PREPARED_PAGE.has_function(connection)
     with connection.schema_editor() as editor:
         migration.drop_prepared_page(None, editor)
-    assert proconfig() is None and not pagefunction.has_function(connection)
+    assert proconfig() is None and not pagefunction.PREPARED_PAGE.has_function(connection)
     with connection.schema_editor() as editor:
         migration.create_prepared_page(None, editor)
     assert proconfig() == settings
@@ -336,15 +338,15 @@ def test_other_databases_get_no_function_and_page_by_the_statement(
 ) -> None:
     if connection.vendor == "postgresql":
         pytest.skip("PostgreSQL has the function")
-    monkeypatch.setattr(pagefunction, "INLINE_PAGES", 0)
-    monkeypatch.setattr(pagefunction, "_PRESENT", {})
+    monkeypatch.setattr(pagefunction.PREPARED_PAGE, "inline", 0)
+    monkeypatch.setattr(pagefunction.PREPARED_PAGE, "present", {})
     executed: list[str] = []
     editor = SimpleNamespace(connection=connection, execute=executed.append)
     migration.create_prepared_page(None, editor)
     migration.drop_prepared_page(None, editor)
     assert executed == []
-    pagefunction.migrated(using="default")
-    assert pagefunction._PRESENT == {}
+    pagefunction.PREPARED_PAGE.migrated(using="default")
+    assert pagefunction.PREPARED_PAGE.present == {}
     _world(30)
     user = make_user()
     actrack.track(user, Train)
@@ -355,7 +357,7 @@ def test_other_databases_get_no_function_and_page_by_the_statement(
 
 def _model_follower(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[int]]:
     """A follower of trains, its tracker rows kept, and its feed in pages of 3."""
-    monkeypatch.setattr(pagefunction, "INLINE_PAGES", 0)
+    monkeypatch.setattr(pagefunction.PREPARED_PAGE, "inline", 0)
     _world(30)
     user = make_user()
     actrack.track(user, Train)
