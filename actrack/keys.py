@@ -100,11 +100,6 @@ def as_list(value: Any, *, what: str) -> list[Any]:
     return list(value)
 
 
-def refs_of(values: Iterable[Any], *, what: str) -> list[tuple[int, str]]:
-    """``[(content type id, key), ...]`` without duplicates, in the given order."""
-    return unique_refs(values, what=what)[1]
-
-
 def unique_refs(values: Iterable[Any], *, what: str) -> tuple[list[Any], list[tuple[int, str]]]:
     """The instances without duplicates (first of each wins) and their refs, in order."""
     objects: list[Any] = []

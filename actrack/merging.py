@@ -26,10 +26,6 @@ def deep_merge(existing: Any, incoming: Any) -> Any:
     return existing
 
 
-def union_refs(first: list[Any], second: list[Any]) -> list[Any]:
-    return first + [ref for ref in second if ref not in first]
-
-
 def merge_entry(receiver: Entry, absorbed: Entry) -> None:
     """``receiver`` takes in ``absorbed``; actor, verb and timestamp stay the receiver's."""
     for refs_name, objs_name in (("target_refs", "targets"), ("related_refs", "related")):

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import weakref
-from collections.abc import Iterator
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -373,20 +372,6 @@ def close_old_connections_again() -> None:
     for connection in connections.all(initialized_only=True):
         if not connection.in_atomic_block:
             connection.close_if_unusable_or_obsolete()
-
-
-@contextlib.contextmanager
-def no_queue() -> Iterator[None]:
-    """Write at once inside the block, even within a request or batch."""
-    context = _asgi_request_context()
-    hidden = _asgi_requests.pop(context, None) if context is not None else None
-    token = _current.set(None)
-    try:
-        yield
-    finally:
-        _current.reset(token)
-        if hidden is not None:
-            _asgi_requests[context] = hidden
 
 
 __all__ = [

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from actrack.models import Tracker
 from actrack_dashboard.filters import FALSE_VALUES, MAX_VERB_LENGTH, TRUE_VALUES
 from actrack_dashboard.http import DashboardError
-from actrack_dashboard.objects import dom_key, is_model_class, model_label, model_of, ref_of
+from actrack_dashboard.objects import dom_key, model_label, model_of, ref_of
 from actrack_dashboard.permissions import user_can_follow
 
 MAX_TRACKED_VERBS = 50
@@ -107,9 +107,3 @@ def clean_actor_only(data: QueryDict) -> bool | None:
     if value in FALSE_VALUES:
         return False
     raise DashboardError(_("actor_only must be true or false."))
-
-
-def describe_target(obj: Any) -> str:
-    if is_model_class(obj):
-        return gettext("every %(model)s") % {"model": model_label(obj)}
-    return str(obj)
