@@ -41,13 +41,9 @@ HEAD_ROWS_EVERY = 25
 #: Up to this many scans (trackers times roles), a page reads each tracker's newest
 #: rows directly, without the heads-and-bound passes.
 DIRECT_MAX_SCANS = 6
-
-
 #: At most this many verbs for a walk restricted to the trackers' verbs (one index
 #: range each, merged).
 WALK_MAX_VERBS = 8
-
-
 #: The queryset's other filters when it has none.
 NO_FILTER = "1 = 1"
 
