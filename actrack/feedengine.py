@@ -247,7 +247,14 @@ def fetch_page(
     page (it found fewer than ``limit`` matches in rows that did not reach
     the end of the timeline), the whole statement runs, a second query, and
     the process sends that user's feed pages (whatever their filters)
-    straight to it for ``WALK_RETRY_SECONDS``. An object's pages with no
+    straight to it for ``WALK_RETRY_SECONDS``: first pages after a first
+    page, cursor pages after a cursor page. A first page's walk reads the
+    newest actions, which a burst of activity nobody follows can fill; a
+    cursor page's walk reads below its cursor. On 5M actions, after 30,000
+    such actions on top of the timeline, page 50 of the user following the
+    500 busiest objects took 2.4 ms with its walk and 14.5 ms by the fan-out
+    alone (the user with 2,000 trackers: 4.7 and 43.9), while the first page
+    was cheapest by the fan-out alone. An object's pages with no
     other filter may go through a function instead (see :mod:`actrack.objectpage`).
     """
     match = _find_match(queryset)
@@ -301,9 +308,9 @@ def _fetch_page(
     key = None
     walks_first = owner is not None and connections[queryset.db].vendor == "postgresql"
     if walks_first:
-        # Per user, whatever the other filters: a hint, and filters may hold
-        # subqueries that compare by identity only.
-        key = (queryset.db, owner)
+        # Per user and kind of page (first or by cursor), whatever the other filters:
+        # a hint, and filters may hold subqueries that compare by identity only.
+        key = (queryset.db, owner, position is None)
         if within(_WHOLE_STATEMENT_FEEDS, key, WALK_RETRY_SECONDS):
             key = None
     if key is not None:
@@ -335,9 +342,9 @@ def _fetch_page(
     return found
 
 
-#: Users (database, pk) whose last feed page the walk alone did not settle, with
-#: when (``time.monotonic()``): for ``WALK_RETRY_SECONDS`` their feed pages run the
-#: whole statement at once.
+#: Users and kinds of page (database, pk, whether a first page) whose last such feed
+#: page the walk alone did not settle, with when (``time.monotonic()``): for
+#: ``WALK_RETRY_SECONDS`` their feed pages of that kind run the fan-out at once.
 _WHOLE_STATEMENT_FEEDS: OrderedDict[tuple[Any, ...], float] = OrderedDict()
 WHOLE_STATEMENT_FEEDS_KEPT = 10_000
 WALK_RETRY_SECONDS = 60.0

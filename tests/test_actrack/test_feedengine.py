@@ -657,16 +657,61 @@ def test_a_walk_that_does_not_settle_the_page_leaves_it_to_the_whole_statement(
     assert [a.pk for a in first.actions] == expected[:20]
     with count_queries() as log:
         again = feed.page()
-        second = feed.page(cursor=first.next_cursor)
-    assert len(log) == 2  # remembered: the fan-out at once, on any page
-    assert all("_heads" in sql and "_w AS" not in sql for sql in log.statements)
+    assert len(log) == 1  # remembered: first pages go to the fan-out at once
+    assert "_heads" in log.statements[0] and "_w AS" not in log.statements[0]
     assert [a.pk for a in again.actions] == expected[:20]
+    with count_queries() as log:
+        second = feed.page(cursor=first.next_cursor)
+    # A cursor page still walks first: below the cursor the old trains' actions are
+    # one in three, and the walk settles the page.
+    assert len(log) == 1
+    assert "_w AS" in log.statements[0] and "_heads" not in log.statements[0]
     assert [a.pk for a in second.actions] == expected[20:40]
     clock = memo.time.monotonic() + feedengine.WALK_RETRY_SECONDS + 1
     monkeypatch.setattr(memo.time, "monotonic", lambda: clock)
     with count_queries() as log:
         assert [a.pk for a in feed.page().actions] == expected[:20]
     assert len(log) == 2  # tried again after a while
+
+
+@postgresql_only
+def test_a_cursor_page_the_walk_does_not_settle_leaves_first_pages_to_their_walk(
+    count_queries: Any,
+) -> None:
+    """30 actions of the followed trains on top, then 300 of other objects, then 100
+    old ones of the trains: page 1's walk (120 rows) settles it, page 2's finds 10."""
+    trains = [make_train() for _ in range(40)]  # 120 scans: a walk of 120 rows
+    others = [make_station() for _ in range(50)]
+    now = timezone.now()
+    with actrack.batch():
+        for number in range(430):
+            followed = number < 30 or number >= 330
+            actrack.log(
+                trains[number % 40] if followed else others[number % 50],
+                "departed",
+                timestamp=now - dt.timedelta(minutes=number),
+                grouping_delay=-1,
+            )
+    user = make_user()
+    actrack.track(user, trains, actor_only=False)
+    expected = [a.pk for a in user.actions.feed()]
+    assert len(expected) == 130
+    feed = user.actions.feed()
+    with count_queries() as log:
+        first = feed.page()
+        second = feed.page(cursor=first.next_cursor)
+    assert len(log) == 3  # page 1 by its walk; page 2's walk falls short, then the fan-out
+    assert "_w AS" in log.statements[0] and "_heads" not in log.statements[0]
+    assert "_w AS" in log.statements[1] and "_heads" in log.statements[2]
+    with count_queries() as log:
+        third = feed.page(cursor=second.next_cursor)
+        again = feed.page()
+    assert len(log) == 2
+    assert "_heads" in log.statements[0] and "_w AS" not in log.statements[0]  # remembered
+    assert "_w AS" in log.statements[1] and "_heads" not in log.statements[1]  # not for page 1
+    pages = [first, second, third]
+    assert [a.pk for page in pages for a in page.actions] == expected[:60]
+    assert [a.pk for a in again.actions] == expected[:20]
 
 
 @postgresql_only
